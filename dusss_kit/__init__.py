@@ -1,0 +1,2 @@
+"""Notebook-first reference implementation of DuSSS / AMVLM."""
+__version__ = "0.0.1"
