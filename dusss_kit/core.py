@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['DATA_ENV', 'find_repo_root', 'shared_data_dir', 'seed_everything', 'default_device', 'in_test']
 
-# %% ../nbs/00_core.ipynb #b00f23c1
+# %% ../nbs/00_core.ipynb #a424dc24
 import os, random
 from pathlib import Path
 import numpy as np
 import torch
 
-# %% ../nbs/00_core.ipynb #59a218e0
+# %% ../nbs/00_core.ipynb #4bb9d9cd
 DATA_ENV = 'DUSSS_DATA'
 
 def find_repo_root(start=None) -> Path|None:
@@ -21,7 +21,7 @@ def find_repo_root(start=None) -> Path|None:
         if (d/'settings.ini').is_file() and (d/'nbs').is_dir(): return d
     return None
 
-# %% ../nbs/00_core.ipynb #b2a3ccb8
+# %% ../nbs/00_core.ipynb #6517363f
 def shared_data_dir(name:str|None=None) -> Path|None:
     "`$DUSSS_DATA` if set, else `../shared/data` beside the repository; `name` picks a subfolder. None if absent."
     cands = []
@@ -34,7 +34,7 @@ def shared_data_dir(name:str|None=None) -> Path|None:
         if p.exists(): return p.resolve()
     return None
 
-# %% ../nbs/00_core.ipynb #5346a026
+# %% ../nbs/00_core.ipynb #7a06443b
 def seed_everything(seed:int=0, deterministic:bool=False) -> int:
     "Seed `random`, NumPy and torch (all devices); optionally switch torch to deterministic kernels."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
@@ -44,13 +44,13 @@ def seed_everything(seed:int=0, deterministic:bool=False) -> int:
         torch.backends.cudnn.benchmark = False
     return seed
 
-# %% ../nbs/00_core.ipynb #b80c7cca
+# %% ../nbs/00_core.ipynb #49eecda1
 def default_device(device:str|None=None) -> torch.device:
     "`device` if given, else CUDA when available, else CPU."
     if device: return torch.device(device)
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
-# %% ../nbs/00_core.ipynb #a5ff7670
+# %% ../nbs/00_core.ipynb #b6e71130
 def in_test() -> bool:
     "True while `nbdev_test` runs the notebooks (it sets `IN_TEST=1`): use it to shrink run lengths."
     return bool(os.environ.get('IN_TEST'))
