@@ -8,7 +8,7 @@ from execnb.nbio import read_nb, write_nb
 for p in sys.argv[1:]:
     p = Path(p).resolve(); cwd = os.getcwd(); os.chdir(p.parent)
     try:
-        nb = read_nb(p); sh = CaptureShell()
+        nb = read_nb(p); sh = CaptureShell(mpl_format='png')   # not retina: stored figures stay small
         sh.run_all(nb, exc_stop=True)
         write_nb(nb, p); print('ran', p)
     finally: os.chdir(cwd)

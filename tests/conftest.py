@@ -1,0 +1,28 @@
+"Shared pytest fixtures: tiny datasets written on the fly, and where the shared data lives."
+import shutil
+from pathlib import Path
+import numpy as np, pandas as pd, pytest
+from PIL import Image
+
+
+def write_lvit(root: Path, names=('a', 'b', 'c'), size=(16, 16), split='Train_Folder', mask_prefix='mask_'):
+    "A minimal, valid LViT split folder: img/<n>.png, labelcol/<prefix><n>.png (0/255), <Split>_text.xlsx."
+    d = root / split
+    (d / 'img').mkdir(parents=True, exist_ok=True); (d / 'labelcol').mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i, n in enumerate(names):
+        Image.fromarray(rng.integers(0, 255, size, dtype=np.uint8)).save(d / 'img' / f'{n}.png')
+        m = np.zeros(size, np.uint8); m[2:6 + i, 3:9] = 255
+        Image.fromarray(m).save(d / 'labelcol' / f'{mask_prefix}{n}.png')
+    pd.DataFrame({'Image': [f'{n}.png' for n in names],
+                  'Description': [f'Lesion number {i} in the upper left.' for i in range(len(names))]}
+                 ).to_excel(d / f"{split.replace('_Folder', '')}_text.xlsx", index=False)
+    return root
+
+
+@pytest.fixture
+def lvit(tmp_path):
+    "A valid two-split LViT dataset folder."
+    root = tmp_path / 'ds'
+    write_lvit(root, split='Train_Folder'); write_lvit(root, names=('v1', 'v2'), split='Val_Folder')
+    return root
