@@ -8,7 +8,7 @@ __all__ = ['IMAGE_EXTS', 'MAX_PIXELS', 'TEXT_COLUMNS', 'SPLIT_FOLDERS', 'LAYOUTS
            'rot_flip_or_rotate', 'vlm_view', 'make_split', 'save_split', 'load_split', 'apply_split', 'PairedLoader',
            'check_data', 'format_check', 'DataError']
 
-# %% ../nbs/01_data.ipynb #ee9c11a1
+# %% ../nbs/01_data.ipynb #bb51e47b
 import json, hashlib, os, re, tempfile, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +18,11 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-# %% ../nbs/01_data.ipynb #741d7e9a
+# %% ../nbs/01_data.ipynb #ac7f63ec
 from .core import DataError
 _all_ = ['DataError']
 
-# %% ../nbs/01_data.ipynb #3edd7393
+# %% ../nbs/01_data.ipynb #89b13d7c
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
 MAX_PIXELS = 20_000 * 20_000  # larger than any slide tile we expect; refuse decompression bombs
 
@@ -54,7 +54,7 @@ def _raw_array(path) -> np.ndarray:
         raise DataError(f"{path}: cannot be decoded as an image ({type(ex).__name__}: {ex}); "
                         "expected a complete PNG, JPEG or TIFF file") from None
 
-# %% ../nbs/01_data.ipynb #7b700446
+# %% ../nbs/01_data.ipynb #b12fb0bb
 def _to_unit(a:np.ndarray, path) -> np.ndarray:
     "Scale integer or float pixels to float32 in [0, 1] by their type's range."
     if a.dtype == np.uint8: return a.astype(np.float32) / 255
@@ -69,7 +69,7 @@ def _to_unit(a:np.ndarray, path) -> np.ndarray:
         return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
     raise DataError(f"{path}: pixel type {a.dtype} is not supported; expected 8- or 16-bit integers or floats")
 
-# %% ../nbs/01_data.ipynb #9d74c1b4
+# %% ../nbs/01_data.ipynb #bde3d234
 def read_image(path) -> np.ndarray:
     "Read an image file into a `(C, H, W)` float32 array in [0, 1] (C = 1 or 3; alpha dropped)."
     a = _raw_array(path)
@@ -79,7 +79,7 @@ def read_image(path) -> np.ndarray:
     if a.shape[-1] in (2, 4): a = a[..., :-1]   # drop alpha (LA or RGBA)
     return np.ascontiguousarray(np.moveaxis(_to_unit(a, path), -1, 0))
 
-# %% ../nbs/01_data.ipynb #9054f28b
+# %% ../nbs/01_data.ipynb #a5a567f8
 def read_mask(path, threshold:float|None=None) -> np.ndarray:
     "Read a binary mask into a `(1, H, W)` uint8 array in {0, 1}; refuse more than two levels unless `threshold` is given."
     a = _raw_array(path)
@@ -96,7 +96,7 @@ def read_mask(path, threshold:float|None=None) -> np.ndarray:
     fg = a > levels[0] if len(levels) == 2 else a > 0
     return fg.astype(np.uint8)[None]
 
-# %% ../nbs/01_data.ipynb #06bcf74c
+# %% ../nbs/01_data.ipynb #3c38b94a
 def image_size(path) -> tuple:
     "(H, W) of an image file from its header only."
     path = Path(path)
@@ -110,7 +110,7 @@ def image_size(path) -> tuple:
     except Exception as ex:
         raise DataError(f"{path}: cannot be read as an image ({type(ex).__name__}: {ex})") from None
 
-# %% ../nbs/01_data.ipynb #349db39d
+# %% ../nbs/01_data.ipynb #addbae28
 TEXT_COLUMNS = ('Image', 'Description')
 
 def read_text_table(path) -> pd.DataFrame:
@@ -136,7 +136,7 @@ def read_text_table(path) -> pd.DataFrame:
     df.columns = list(TEXT_COLUMNS)
     return df.fillna('').astype(str).map(str.strip)
 
-# %% ../nbs/01_data.ipynb #d4ae4cc2
+# %% ../nbs/01_data.ipynb #c42b51ce
 SPLIT_FOLDERS = {'Train_Folder': 'train', 'Val_Folder': 'val', 'Test_Folder': 'test'}
 LAYOUTS = {
     'lvit': "{Train,Val,Test}_Folder/ each with img/, labelcol/ and a *_text.xlsx (QaTa-COV19, MosMedData+, MoNuSeg)",
@@ -160,7 +160,7 @@ def detect_layout(root) -> str:
     shown = ', '.join(entries[:10]) + (', ...' if len(entries) > 10 else '')
     raise DataError(f"{root}: unrecognised dataset layout (found {shown}); expected one of:\n    " + '\n    '.join(LAYOUTS.values()))
 
-# %% ../nbs/01_data.ipynb #6a29a050
+# %% ../nbs/01_data.ipynb #3bf3a11c
 @dataclass
 class Record:
     "One sample on disk: id, image file, mask file (None when unlabelled), report, split and labelled flag."
@@ -185,7 +185,7 @@ class DatasetIndex:
         counts = ', '.join(f"{s}: {len(self.split(s))}" for s in self.splits)
         return f"DatasetIndex({self.root}, layout={self.layout}, {counts}, {len(self.problems)} problem(s))"
 
-# %% ../nbs/01_data.ipynb #f5aaedf6
+# %% ../nbs/01_data.ipynb #f6ffdc98
 def _files(d:Path) -> list:
     return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.name.startswith('.')) if d.is_dir() else []
 
@@ -203,7 +203,7 @@ def _find_report(lookup:dict, img:Path, mask:Path|None):
         if k in lookup: return lookup[k]
     return None
 
-# %% ../nbs/01_data.ipynb #19b8494f
+# %% ../nbs/01_data.ipynb #1cba7c99
 def _find_table(folder:Path, extra:list=()) -> Path|None:
     prefix = folder.name.replace('_Folder', '')
     for ext in ('.xlsx', '.csv', '.xls'):
@@ -215,7 +215,7 @@ def _find_table(folder:Path, extra:list=()) -> Path|None:
         if p.is_file(): return p
     return None
 
-# %% ../nbs/01_data.ipynb #5a7db8ef
+# %% ../nbs/01_data.ipynb #b64255cd
 def _scan_pairs(img_dir:Path, mask_dir:Path|None, lookup:dict|None, table:Path|None, split:str,
                 labeled:bool=True, check_sizes:bool=True) -> tuple:
     recs, probs = [], []
@@ -245,7 +245,7 @@ def _scan_pairs(img_dir:Path, mask_dir:Path|None, lookup:dict|None, table:Path|N
         if k not in seen: probs.append(f"{m}: mask without an image in {img_dir}")
     return recs, probs
 
-# %% ../nbs/01_data.ipynb #2e4680d8
+# %% ../nbs/01_data.ipynb #6c47ef61
 def _lookup_for(table, probs, where):
     if table is None:
         probs.append(f"{where}: no text table found; expected a *_text.xlsx or .csv with columns {', '.join(TEXT_COLUMNS)}")
@@ -269,7 +269,7 @@ def _scan_lvit(root:Path, text_table=None) -> tuple:
         recs += r; probs += p
     return recs, probs
 
-# %% ../nbs/01_data.ipynb #0afc8151
+# %% ../nbs/01_data.ipynb #91f09fce
 def _scan_bmseg(root:Path, text_table=None, mask_kind:str='lesion') -> tuple:
     if mask_kind not in ('lesion', 'bone'): raise DataError(f"mask_kind={mask_kind!r}; expected 'lesion' or 'bone'")
     probs = []
@@ -290,7 +290,7 @@ def _scan_presplit(root:Path, text_table=None) -> tuple:
     r2, p2 = _scan_pairs(root/'img_unlabeled', None, lookup, table, 'train', labeled=False)
     return r1 + r2, probs + p1 + p2
 
-# %% ../nbs/01_data.ipynb #f4a30a43
+# %% ../nbs/01_data.ipynb #8f2dc874
 def scan_dataset(root, text_table=None, mask_kind:str='lesion', strict:bool=True, layout:str|None=None) -> DatasetIndex:
     "Find every image, mask and report under `root` (any layout in `LAYOUTS`); raise listing all problems if `strict`."
     root = Path(root).expanduser()
@@ -308,7 +308,7 @@ def scan_dataset(root, text_table=None, mask_kind:str='lesion', strict:bool=True
     if strict and probs: raise DataError(f"{root}: {len(probs)} problem(s) in the dataset", probs)
     return idx
 
-# %% ../nbs/01_data.ipynb #8ec4d0e1
+# %% ../nbs/01_data.ipynb #6e0de883
 def resize_pair(size:int|tuple|None):
     "MONAI transform resizing `image` (bilinear, anti-aliased) and `mask` (nearest) to `size`; identity if None."
     from monai.transforms import Identityd, Resized
@@ -317,7 +317,7 @@ def resize_pair(size:int|tuple|None):
     return Resized(keys=['image', 'mask'], spatial_size=size, mode=('bilinear', 'nearest'),
                    anti_aliasing=(True, False), allow_missing_keys=True)
 
-# %% ../nbs/01_data.ipynb #f883f2c5
+# %% ../nbs/01_data.ipynb #56f0cec9
 def _cache_key(rec:Record, size, channels) -> str:
     parts = [str(size), str(channels)]
     for p in (rec.image, rec.mask):
@@ -332,7 +332,7 @@ def _atomic_save_npz(path:Path, **arrays):
     finally:
         if os.path.exists(tmpname): os.unlink(tmpname)
 
-# %% ../nbs/01_data.ipynb #c0566e99
+# %% ../nbs/01_data.ipynb #23e3d963
 class SegDataset(torch.utils.data.Dataset):
     "Samples `{image (C,H,W) float [0,1], mask (1,H,W) float {0,1}, report, id}` from `Record`s, resized, optionally cached and augmented."
     def __init__(self, records, size:int|tuple|None=224, transform=None, cache=None, channels:int|None=None,
@@ -344,7 +344,7 @@ class SegDataset(torch.utils.data.Dataset):
         self._mem = {} if cache == 'memory' else None
     def __len__(self): return len(self.records)
 
-# %% ../nbs/01_data.ipynb #f0715256
+# %% ../nbs/01_data.ipynb #a7b67d3e
 def _load(self:SegDataset, rec:Record) -> dict:
     img = read_image(rec.image)
     if self.channels == 1 and img.shape[0] == 3: img = img.mean(0, keepdims=True)
@@ -373,7 +373,7 @@ def _cached(self:SegDataset, rec:Record) -> dict:
 
 SegDataset._load, SegDataset._cached = _load, _cached
 
-# %% ../nbs/01_data.ipynb #d5e70a14
+# %% ../nbs/01_data.ipynb #d7ce6316
 def _getitem(self:SegDataset, i:int) -> dict:
     rec = self.records[i]
     d = {k: torch.from_numpy(np.array(v)) for k, v in self._cached(rec).items()}
@@ -386,26 +386,27 @@ def _getitem(self:SegDataset, i:int) -> dict:
 
 SegDataset.__getitem__ = _getitem
 
-# %% ../nbs/01_data.ipynb #a5b668be
+# %% ../nbs/01_data.ipynb #7ad74bd7
 def rot_flip_or_rotate(keys=('image', 'mask'), modes=('bilinear', 'nearest'), p_rotflip:float=0.5,
                        p_rotate:float=0.25, max_degrees:float=20.):
     "The paper's augmentation: rot90+flip with `p_rotflip`, else a rotation within ±`max_degrees` (overall `p_rotate`), else identity."
     if not (0 <= p_rotflip and 0 <= p_rotate and p_rotflip + p_rotate <= 1):
         raise ValueError(f"p_rotflip={p_rotflip}, p_rotate={p_rotate}; expected non-negative with a sum of at most 1")
-    from monai.transforms import Compose, Flipd, Identityd, OneOf, RandRotated, Rotate90d
+    from monai.transforms import Compose, Flipd, Identityd, OneOf, RandRotated, Rotate90d, ToTensord
     keys = list(keys)
     rot90 = OneOf([Identityd(keys)] + [Rotate90d(keys, k=k) for k in (1, 2, 3)])
     flip = OneOf([Flipd(keys, spatial_axis=0), Flipd(keys, spatial_axis=1)])
     rotate = RandRotated(keys, range_x=np.deg2rad(max_degrees), prob=1.0, mode=list(modes[:len(keys)]), padding_mode='zeros')
-    return OneOf([Compose([rot90, flip]), rotate, Identityd(keys)], weights=[p_rotflip, p_rotate, 1 - p_rotflip - p_rotate])
+    pick = OneOf([Compose([rot90, flip]), rotate, Identityd(keys)], weights=[p_rotflip, p_rotate, 1 - p_rotflip - p_rotate])
+    return Compose([pick, ToTensord(keys, track_meta=False)])   # plain tensors out, whichever branch ran
 
-# %% ../nbs/01_data.ipynb #3989c881
+# %% ../nbs/01_data.ipynb #ab5194c8
 def vlm_view(key:str='image', out:str='image_aug', **kwargs):
     "Adds `out`: an augmented copy of the float image `key` (the momentum encoder's view), leaving `key` untouched."
     from monai.transforms import Compose, CopyItemsd
     return Compose([CopyItemsd(keys=key, names=out), rot_flip_or_rotate(keys=(out,), modes=('bilinear',), **kwargs)])
 
-# %% ../nbs/01_data.ipynb #1ae15102
+# %% ../nbs/01_data.ipynb #f3d17fe7
 def make_split(ids, ratio:float, seed:int=0) -> dict:
     "Choose `round(ratio·n)` labelled ids (at least 1) from `ids` deterministically from `seed`; the rest are unlabelled."
     ids = sorted(set(map(str, ids)))
@@ -417,7 +418,7 @@ def make_split(ids, ratio:float, seed:int=0) -> dict:
     lab = sorted(ids[i] for i in perm[:n_lab])
     return {'ratio': float(ratio), 'seed': int(seed), 'labeled': lab, 'unlabeled': sorted(set(ids) - set(lab))}
 
-# %% ../nbs/01_data.ipynb #ad4acf3a
+# %% ../nbs/01_data.ipynb #ee97d405
 def save_split(split:dict, path) -> Path:
     "Write a split (from `make_split`) as JSON, atomically."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -437,7 +438,7 @@ def load_split(path) -> dict:
     if both: raise DataError(f"{path}: ids both labelled and unlabelled: {sorted(both)[:5]}")
     return d
 
-# %% ../nbs/01_data.ipynb #9d629178
+# %% ../nbs/01_data.ipynb #86dcfa48
 def apply_split(records, split:dict) -> tuple:
     "(labelled records, unlabelled records) according to `split`; unknown ids are an error."
     by_id = {r.id: r for r in records}
@@ -447,7 +448,7 @@ def apply_split(records, split:dict) -> tuple:
     unl = [Record(**{**by_id[i].__dict__, 'labeled': False}) for i in split['unlabeled']]
     return lab, unl
 
-# %% ../nbs/01_data.ipynb #c868c85e
+# %% ../nbs/01_data.ipynb #e8080291
 class PairedLoader:
     "Yields `{'labeled': batch, 'unlabeled': batch}` with `batch_size` samples each; an epoch is one pass over the unlabelled set."
     def __init__(self, labeled_ds, unlabeled_ds, batch_size:int=4, seed:int=0, num_workers:int=0,
@@ -479,7 +480,7 @@ class PairedLoader:
                 l = {k: (torch.cat([l[k], l2[k]])[:len(u['id'])] if torch.is_tensor(l[k]) else (list(l[k]) + list(l2[k]))[:len(u['id'])]) for k in l}
             yield {'labeled': l, 'unlabeled': u}
 
-# %% ../nbs/01_data.ipynb #e1622f41
+# %% ../nbs/01_data.ipynb #56358879
 def _stats(xs):
     xs = np.asarray(xs, float)
     return {'mean': float(xs.mean()), 'min': float(xs.min()), 'max': float(xs.max())} if len(xs) else None
@@ -514,7 +515,7 @@ def check_data(path, text_table=None, mask_kind:str='lesion', decode:bool=True, 
         except DataError as ex: problems.append(str(ex))
     return {'root': str(idx.root), 'layout': idx.layout, 'splits': splits, 'split_files': split_files, 'problems': problems}
 
-# %% ../nbs/01_data.ipynb #4c6c0033
+# %% ../nbs/01_data.ipynb #44df795f
 def format_check(res:dict) -> str:
     "Human-readable summary of a `check_data` result."
     def rng(s, f='{:.3f}'): return '-' if s is None else f"{f.format(s['mean'])} (min {f.format(s['min'])}, max {f.format(s['max'])})"
