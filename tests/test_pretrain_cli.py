@@ -1,0 +1,42 @@
+"`dusss pretrain` as a user runs it: a tiny run writes its folder, resumes, and rejects bad config keys by name."
+import json, shutil, subprocess, sys
+from pathlib import Path
+
+DUSSS = shutil.which('dusss') or str(Path(sys.executable).parent / 'dusss')
+TINY = ['data.synth_n=32', 'data.image_size=32', 'vlm.image_encoder=tiny', 'vlm.text_size=tiny', 'vlm.embed_dim=32',
+        'vlm.head_hidden=64', 'train.batch_size=8', 'train.progress=false']
+
+
+def dusss(*args):
+    return subprocess.run([DUSSS, *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def sets(*extra):
+    return [a for kv in (*TINY, *extra) for a in ('--set', kv)]
+
+
+def test_pretrain_run_folder_and_resume(tmp_path):
+    out = tmp_path / 'run'
+    r = dusss('pretrain', '--out', out, *sets('train.epochs=2'))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 'i2t@1' in r.stdout
+    for f in ('config.yaml', 'env.json', 'metrics.jsonl', 'checkpoint_last.pt', 'checkpoint_best.pt'):
+        assert (out / f).is_file(), f
+    recs = [json.loads(l) for l in (out / 'metrics.jsonl').read_text().splitlines()]
+    assert [r_['epoch'] for r_ in recs] == [0, 1] and all('loss' in r_ and 'i2t@5' in r_ for r_ in recs)
+    # running again into the same folder without --resume is refused; with --resume it continues
+    r2 = dusss('pretrain', '--out', out, *sets('train.epochs=3'))
+    assert r2.returncode == 1 and 'already holds checkpoints' in r2.stderr
+    r3 = dusss('pretrain', '--out', out, '--resume', *sets('train.epochs=3'))
+    assert r3.returncode == 0, r3.stderr[-2000:]
+    assert [json.loads(l)['epoch'] for l in (out / 'metrics.jsonl').read_text().splitlines()] == [0, 1, 2]
+
+
+def test_pretrain_rejects_bad_config(tmp_path):
+    r = dusss('pretrain', '--out', tmp_path / 'x', '--set', 'train.learning_rate=1')
+    assert r.returncode == 1 and 'train.learning_rate' in r.stderr and 'Traceback' not in r.stderr
+    r = dusss('pretrain', '--out', tmp_path / 'x', '--set', 'data.image_size=100')
+    assert r.returncode == 1 and 'data.image_size' in r.stderr and 'multiple of vlm.patch_size' in r.stderr
+    (tmp_path / 'bad.yaml').write_text('train:\n  epochs: [1, 2]\n')
+    r = dusss('pretrain', '--config', tmp_path / 'bad.yaml')
+    assert r.returncode == 1 and 'bad.yaml' in r.stderr and 'train.epochs' in r.stderr
