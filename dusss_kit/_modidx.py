@@ -222,5 +222,6 @@ d = { 'settings': { 'branch': 'main',
                                'dusss_kit.vlm.embed_pairs': ('vlm.html#embed_pairs', 'dusss_kit/vlm.py'),
                                'dusss_kit.vlm.encode_image': ('vlm.html#encode_image', 'dusss_kit/vlm.py'),
                                'dusss_kit.vlm.encode_text': ('vlm.html#encode_text', 'dusss_kit/vlm.py'),
+                               'dusss_kit.vlm.frozen_bn_stats': ('vlm.html#frozen_bn_stats', 'dusss_kit/vlm.py'),
                                'dusss_kit.vlm.retrieval_recall': ('vlm.html#retrieval_recall', 'dusss_kit/vlm.py'),
                                'dusss_kit.vlm.vlm_loss': ('vlm.html#vlm_loss', 'dusss_kit/vlm.py')}}}

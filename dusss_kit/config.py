@@ -6,13 +6,13 @@
 __all__ = ['CHOICES', 'CONFIG_DIR', 'DataConfig', 'VLMConfig', 'TrainConfig', 'Config', 'ConfigError', 'from_dict', 'validate',
            'apply_overrides', 'load_config', 'save_config', 'config_path']
 
-# %% ../nbs/00a_config.ipynb #7bfe139b
+# %% ../nbs/00a_config.ipynb #c3459832
 import dataclasses, types, typing
 from dataclasses import dataclass, field, fields, is_dataclass, asdict
 from pathlib import Path
 import yaml
 
-# %% ../nbs/00a_config.ipynb #21981e01
+# %% ../nbs/00a_config.ipynb #ad0f54da
 @dataclass
 class DataConfig:
     "Where the images and reports come from, and how they are prepared."
@@ -71,7 +71,7 @@ class Config:
     vlm: VLMConfig = field(default_factory=VLMConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
-# %% ../nbs/00a_config.ipynb #0bcf7dba
+# %% ../nbs/00a_config.ipynb #8a46f4f9
 CHOICES = {'vlm.image_encoder': ('tiny', 'cpu', 'paper'), 'vlm.head': ('mlp', 'linear'),
            'vlm.objective': ('dusss', 'amvlm'), 'vlm.sss': ('kit', 'code', 'off'),
            'vlm.text_size': (None, 'tiny'), 'train.optimizer': ('adam', 'adamw'),
@@ -95,7 +95,7 @@ def _rules(c:Config) -> list:
             ('train.lr', c.train.lr > 0, "a positive learning rate"),
             ('train.max_steps', c.train.max_steps is None or c.train.max_steps >= 1, "None or at least 1")]
 
-# %% ../nbs/00a_config.ipynb #5d79c9d8
+# %% ../nbs/00a_config.ipynb #3587b976
 class ConfigError(ValueError):
     "A configuration key that is unknown, of the wrong type or impossible; the message names the key."
 
@@ -107,6 +107,8 @@ def _types(ann) -> tuple:
 
 def _coerce(key:str, v, ann):
     allowed = _types(ann)
+    if isinstance(v, bool) and str in allowed and 'off' in CHOICES.get(key, ()):
+        v = 'off' if v is False else v   # YAML 1.1 reads a bare `off` as false
     if v is None:
         if type(None) in allowed: return None
         raise ConfigError(f"{key}: null is not allowed; expected {' or '.join(t.__name__ for t in allowed)}")
@@ -122,7 +124,7 @@ def _coerce(key:str, v, ann):
     names = ' or '.join('null' if t is type(None) else t.__name__ for t in allowed)
     raise ConfigError(f"{key}: {v!r} has type {type(v).__name__}; expected {names}")
 
-# %% ../nbs/00a_config.ipynb #513c3ece
+# %% ../nbs/00a_config.ipynb #13577904
 def from_dict(cls, d:dict|None, prefix:str=''):
     "Build dataclass `cls` from a nested dict, rejecting unknown keys and wrong types by their dotted name."
     d = {} if d is None else d
@@ -139,7 +141,7 @@ def from_dict(cls, d:dict|None, prefix:str=''):
         kw[k] = from_dict(ann, v, f"{prefix}{k}.") if is_dataclass(ann) else _coerce(prefix + k, v, ann)
     return cls(**kw)
 
-# %% ../nbs/00a_config.ipynb #97191677
+# %% ../nbs/00a_config.ipynb #892a5edc
 def validate(c:Config) -> Config:
     "Check choices and impossible values; raise `ConfigError` naming the first bad key. Returns `c`."
     for key, options in CHOICES.items():
@@ -152,7 +154,7 @@ def validate(c:Config) -> Config:
             raise ConfigError(f"{key}: {getattr(getattr(c, sec), name)!r} is impossible; expected {expected}")
     return c
 
-# %% ../nbs/00a_config.ipynb #a1d1b3c8
+# %% ../nbs/00a_config.ipynb #0040dda3
 def apply_overrides(d:dict, overrides=()) -> dict:
     "Apply `key.sub=value` strings (values parsed as YAML) to a nested dict, in place."
     for o in overrides or ():
@@ -183,7 +185,7 @@ def save_config(c:Config, path) -> Path:
     path.write_text(yaml.safe_dump(asdict(c), sort_keys=False))
     return path
 
-# %% ../nbs/00a_config.ipynb #5b96964f
+# %% ../nbs/00a_config.ipynb #cf7366b3
 CONFIG_DIR = Path(__file__).parent/'configs' if '__file__' in globals() else None
 
 def config_path(name:str) -> Path:
