@@ -6,13 +6,13 @@
 __all__ = ['CHOICES', 'CONFIG_DIR', 'DataConfig', 'VLMConfig', 'TrainConfig', 'Config', 'ConfigError', 'from_dict', 'validate',
            'apply_overrides', 'load_config', 'save_config', 'config_path']
 
-# %% ../nbs/00a_config.ipynb #c3459832
+# %% ../nbs/00a_config.ipynb #de49e52e
 import dataclasses, types, typing
 from dataclasses import dataclass, field, fields, is_dataclass, asdict
 from pathlib import Path
 import yaml
 
-# %% ../nbs/00a_config.ipynb #ad0f54da
+# %% ../nbs/00a_config.ipynb #952b6566
 @dataclass
 class DataConfig:
     "Where the images and reports come from, and how they are prepared."
@@ -32,6 +32,7 @@ class VLMConfig:
     image_encoder: str = 'cpu'           # 'tiny', 'cpu' or 'paper' (ViT-B/16)
     image_pretrained: str|None = None    # local path or hub id of ViT/DeiT weights (paper: DeiT-base); None = from scratch
     patch_size: int = 16
+    image_global: str = 'cls'            # the image's global feature: 'cls' (the papers) or 'mean' of the patch tokens
     text_model: str|None = None          # None = offline all-MiniLM-L6-v2; or a hub id / path (paper: Bio_ClinicalBERT)
     text_pretrained: bool = True
     text_size: str|None = None           # 'tiny' = a small random BERT with the same tokenizer (tests)
@@ -71,8 +72,8 @@ class Config:
     vlm: VLMConfig = field(default_factory=VLMConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
-# %% ../nbs/00a_config.ipynb #8a46f4f9
-CHOICES = {'vlm.image_encoder': ('tiny', 'cpu', 'paper'), 'vlm.head': ('mlp', 'linear'),
+# %% ../nbs/00a_config.ipynb #8456296e
+CHOICES = {'vlm.image_encoder': ('tiny', 'cpu', 'paper'), 'vlm.head': ('mlp', 'linear'), 'vlm.image_global': ('cls', 'mean'),
            'vlm.objective': ('dusss', 'amvlm'), 'vlm.sss': ('kit', 'code', 'off'),
            'vlm.text_size': (None, 'tiny'), 'train.optimizer': ('adam', 'adamw'),
            'train.amp': ('auto', 'bf16', 'fp16', 'off')}
@@ -95,7 +96,7 @@ def _rules(c:Config) -> list:
             ('train.lr', c.train.lr > 0, "a positive learning rate"),
             ('train.max_steps', c.train.max_steps is None or c.train.max_steps >= 1, "None or at least 1")]
 
-# %% ../nbs/00a_config.ipynb #3587b976
+# %% ../nbs/00a_config.ipynb #378afe47
 class ConfigError(ValueError):
     "A configuration key that is unknown, of the wrong type or impossible; the message names the key."
 
@@ -124,7 +125,7 @@ def _coerce(key:str, v, ann):
     names = ' or '.join('null' if t is type(None) else t.__name__ for t in allowed)
     raise ConfigError(f"{key}: {v!r} has type {type(v).__name__}; expected {names}")
 
-# %% ../nbs/00a_config.ipynb #13577904
+# %% ../nbs/00a_config.ipynb #edbd86e6
 def from_dict(cls, d:dict|None, prefix:str=''):
     "Build dataclass `cls` from a nested dict, rejecting unknown keys and wrong types by their dotted name."
     d = {} if d is None else d
@@ -141,7 +142,7 @@ def from_dict(cls, d:dict|None, prefix:str=''):
         kw[k] = from_dict(ann, v, f"{prefix}{k}.") if is_dataclass(ann) else _coerce(prefix + k, v, ann)
     return cls(**kw)
 
-# %% ../nbs/00a_config.ipynb #892a5edc
+# %% ../nbs/00a_config.ipynb #19f0dce3
 def validate(c:Config) -> Config:
     "Check choices and impossible values; raise `ConfigError` naming the first bad key. Returns `c`."
     for key, options in CHOICES.items():
@@ -154,7 +155,7 @@ def validate(c:Config) -> Config:
             raise ConfigError(f"{key}: {getattr(getattr(c, sec), name)!r} is impossible; expected {expected}")
     return c
 
-# %% ../nbs/00a_config.ipynb #0040dda3
+# %% ../nbs/00a_config.ipynb #402d2123
 def apply_overrides(d:dict, overrides=()) -> dict:
     "Apply `key.sub=value` strings (values parsed as YAML) to a nested dict, in place."
     for o in overrides or ():
@@ -185,7 +186,7 @@ def save_config(c:Config, path) -> Path:
     path.write_text(yaml.safe_dump(asdict(c), sort_keys=False))
     return path
 
-# %% ../nbs/00a_config.ipynb #cf7366b3
+# %% ../nbs/00a_config.ipynb #39c9bd19
 CONFIG_DIR = Path(__file__).parent/'configs' if '__file__' in globals() else None
 
 def config_path(name:str) -> Path:

@@ -6,7 +6,7 @@
 __all__ = ['SSS_PRESETS', 'VLM', 'frozen_bn_stats', 'encode_image', 'encode_text', 'dusss_loss', 'amvlm_loss', 'vlm_loss',
            'retrieval_recall', 'embed_pairs']
 
-# %% ../nbs/08_vlm.ipynb #d071ac12
+# %% ../nbs/08_vlm.ipynb #e18ad475
 import math
 import torch
 import torch.nn as nn
@@ -18,7 +18,7 @@ from .sss import sss_similarity, SSS_CODE, SSS_KIT
 from .dcl import dual_contrastive_loss, LearnableTemperature, pool_patches
 from .amvlm import clip_loss, css_loss, local_loss, icl_loss, amvlm_total
 
-# %% ../nbs/08_vlm.ipynb #cb3e2100
+# %% ../nbs/08_vlm.ipynb #a9663acb
 class VLM(nn.Module):
     "DuSSS / AMVLM stage-1 model: online and momentum image/text branches with global, local and distribution heads."
     def __init__(self, cfg:VLMConfig|None=None, image_size:int=224):
@@ -49,7 +49,7 @@ class VLM(nn.Module):
         "EMA step of every momentum copy (ALBEF, m = 0.995)."
         for n in self.m_names: momentum_update(getattr(self, n), self.momentum[n], self.cfg.momentum if m is None else m)
 
-# %% ../nbs/08_vlm.ipynb #8ee6eecd
+# %% ../nbs/08_vlm.ipynb #1957ad6f
 import contextlib
 
 @contextlib.contextmanager
@@ -70,7 +70,7 @@ def encode_image(self:VLM, x:torch.Tensor, momentum:bool=False) -> dict:
     "Image → `global` (B,E), `local` (B,N,E), `mu`/`logsig` (B,1+N,E) (image first, then patches), `attn` (B,N) (online or momentum branch)."
     b = lambda n: _branch(self, n, momentum)
     out = b('image_encoder')(x)
-    g = b('img_global')(out['global'], normalize=False)
+    g = b('img_global')(out['global'] if self.cfg.image_global == 'cls' else out['tokens'].mean(1), normalize=False)
     with (frozen_bn_stats(b('img_local')) if self.shared_local else contextlib.nullcontext()):
         loc = b('img_local')(out['tokens'], normalize=False)
     mu, logsig = b('img_dist')(torch.cat([g[:, None], loc], 1))
@@ -90,7 +90,7 @@ def encode_text(self:VLM, texts, momentum:bool=False) -> dict:
 
 VLM.encode_image, VLM.encode_text = encode_image, encode_text
 
-# %% ../nbs/08_vlm.ipynb #f557d201
+# %% ../nbs/08_vlm.ipynb #ff908e0c
 SSS_PRESETS = {'kit': SSS_KIT, 'code': SSS_CODE}
 
 def _sim(self:VLM, a:dict, b:dict) -> torch.Tensor:
@@ -104,7 +104,7 @@ def dusss_loss(self:VLM, img:dict, txt:dict, img_m:dict, txt_m:dict) -> dict:
                                  txt['global'], txt_m['global'], pool_patches(img_m['local'], grid, 4),
                                  txt_m['local'], txt_m['mask'], tau=self.temperature())
 
-# %% ../nbs/08_vlm.ipynb #f0e80fe1
+# %% ../nbs/08_vlm.ipynb #0f773a5c
 def amvlm_loss(self:VLM, img:dict, txt:dict, img_m:dict, txt_m:dict) -> dict:
     "AMVLM total: L_clip + 0.5 L_css + 0.1 L_local + 0.1 L_icl."
     tau = self.temperature()
@@ -115,7 +115,7 @@ def amvlm_loss(self:VLM, img:dict, txt:dict, img_m:dict, txt_m:dict) -> dict:
                    img_m['mu'][:, 1:], img_m['logsig'][:, 1:], txt_m['mu'], txt_m['logsig'], txt_m['mask'], tau)   # text mask drops [CLS] and padding
     return amvlm_total(clip, css, loc, icl)
 
-# %% ../nbs/08_vlm.ipynb #69415b93
+# %% ../nbs/08_vlm.ipynb #2cf06c5a
 def vlm_loss(self:VLM, batch:dict) -> dict:
     "The stage-1 loss dict (key `loss` plus each term) for a batch with `image`, `image_aug` and `report`."
     img, txt = self.encode_image(batch['image']), self.encode_text(batch['report'])
@@ -128,7 +128,7 @@ def vlm_loss(self:VLM, batch:dict) -> dict:
 
 VLM.loss = vlm_loss
 
-# %% ../nbs/08_vlm.ipynb #343dff86
+# %% ../nbs/08_vlm.ipynb #1de44a12
 def retrieval_recall(img:torch.Tensor, txt:torch.Tensor, texts=None, ks=(1, 5)) -> dict:
     "Recall@k for image→text (`i2t@k`) and text→image (`t2i@k`) from L2-normalised embeddings; identical `texts` count as matches. Also `chance@k`."
     sim = img.float() @ txt.float().T
@@ -145,7 +145,7 @@ def retrieval_recall(img:torch.Tensor, txt:torch.Tensor, texts=None, ks=(1, 5)) 
         res[f'chance@{k}'] = (1 - (1 - frac) ** k_).mean().item()
     return res
 
-# %% ../nbs/08_vlm.ipynb #8dd8d751
+# %% ../nbs/08_vlm.ipynb #b0f61b4c
 @torch.no_grad()
 def embed_pairs(model:VLM, loader, device='cpu', max_batches:int|None=None) -> tuple:
     "(image embeddings, text embeddings, reports) of the online branches over `loader`."
