@@ -7,7 +7,6 @@ __all__ = ['AMVLM_WEIGHTS', 'clip_loss', 'attention_weights', 'wasserstein2_auth
            'reliability_weights', 'local_loss', 'icl_loss', 'amvlm_total', 'amvlm_loss']
 
 # %% ../nbs/07_amvlm.ipynb #5e2c7a5f
-import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor

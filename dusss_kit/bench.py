@@ -8,7 +8,7 @@ __all__ = ['REPORTS', 'bench_pretrain', 'pretrain_table', 'format_table']
 # %% ../nbs/17_bench.ipynb #2cec744f
 import gc, resource, time
 import torch
-from .config import VLMConfig, load_config
+from .config import VLMConfig
 from .engine import autocast
 from .vlm import VLM
 

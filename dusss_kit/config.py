@@ -7,7 +7,7 @@ __all__ = ['CHOICES', 'CONFIG_DIR', 'DataConfig', 'VLMConfig', 'TrainConfig', 'C
            'apply_overrides', 'load_config', 'save_config', 'config_path']
 
 # %% ../nbs/00a_config.ipynb #de49e52e
-import dataclasses, types, typing
+import types, typing
 from dataclasses import dataclass, field, fields, is_dataclass, asdict
 from pathlib import Path
 import yaml

@@ -9,7 +9,7 @@ __all__ = ['IMAGE_EXTS', 'MAX_PIXELS', 'TEXT_COLUMNS', 'SPLIT_FOLDERS', 'LAYOUTS
            'check_data', 'format_check', 'DataError']
 
 # %% ../nbs/01_data.ipynb #bb51e47b
-import json, hashlib, os, re, tempfile, warnings
+import json, hashlib, os, tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -28,6 +28,10 @@ MAX_PIXELS = 20_000 * 20_000  # larger than any slide tile we expect; refuse dec
 
 def _is_tiff(path:Path) -> bool: return path.suffix.lower() in ('.tif', '.tiff')
 
+def _channels_first(shape) -> bool:
+    "A TIFF page stored (C, H, W) rather than (H, W, C)."
+    return len(shape) == 3 and shape[0] in (1, 3, 4) and shape[-1] not in (1, 3, 4)
+
 def _raw_array(path) -> np.ndarray:
     "Decode `path` fully into a NumPy array (H,W) or (H,W,C), in its stored dtype."
     path = Path(path)
@@ -40,7 +44,7 @@ def _raw_array(path) -> np.ndarray:
                 shp = tf.pages[0].shape
                 if np.prod(shp[:2]) > MAX_PIXELS: raise DataError(f"{path}: {shp} is too large to be an image tile (over {MAX_PIXELS} pixels)")
                 a = tf.pages[0].asarray()
-            if a.ndim == 3 and a.shape[0] in (1, 3, 4) and a.shape[-1] not in (1, 3, 4): a = np.moveaxis(a, 0, -1)
+            if _channels_first(a.shape): a = np.moveaxis(a, 0, -1)
             return a
         with Image.open(path) as im:
             if im.width * im.height > MAX_PIXELS:
@@ -104,7 +108,7 @@ def image_size(path) -> tuple:
         if _is_tiff(path):
             import tifffile
             with tifffile.TiffFile(path) as tf: shp = tf.pages[0].shape
-            return tuple(shp[1:3]) if len(shp) == 3 and shp[0] in (1, 3, 4) and shp[-1] not in (1, 3, 4) else tuple(shp[:2])
+            return tuple(shp[1:3]) if _channels_first(shp) else tuple(shp[:2])
         with Image.open(path) as im: return (im.height, im.width)
     except FileNotFoundError: raise DataError(f"{path}: file not found") from None
     except Exception as ex:
@@ -467,17 +471,18 @@ class PairedLoader:
         from monai.data import DataLoader as MonaiDataLoader
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 7919 + salt)
         return MonaiDataLoader(ds, batch_size=self.bs, shuffle=True, generator=g, drop_last=False, **self.kw)
+    def _labeled_batches(self):
+        "Labelled batches without end, reshuffled (with its own seed) on every pass."
+        cycle = 0
+        while True:
+            yield from self._loader(self.lab, 1 + 97 * cycle); cycle += 1
     def __iter__(self):
-        unl = iter(self._loader(self.unl, 0)); cycle = 0
-        lab = iter(self._loader(self.lab, 1))
+        unl, lab = iter(self._loader(self.unl, 0)), self._labeled_batches()
         for _ in range(len(self)):
-            u = next(unl)
-            try: l = next(lab)
-            except StopIteration:
-                cycle += 1; lab = iter(self._loader(self.lab, 1 + 97 * cycle)); l = next(lab)
-            if len(l['id']) < len(u['id']):   # top up a short labelled batch from the next cycle
-                cycle += 1; lab = iter(self._loader(self.lab, 1 + 97 * cycle)); l2 = next(lab)
-                l = {k: (torch.cat([l[k], l2[k]])[:len(u['id'])] if torch.is_tensor(l[k]) else (list(l[k]) + list(l2[k]))[:len(u['id'])]) for k in l}
+            u, l = next(unl), next(lab)
+            if len(l['id']) < len(u['id']):   # top up a short labelled batch from the next pass
+                l2, n = next(lab), len(u['id'])
+                l = {k: (torch.cat([l[k], l2[k]])[:n] if torch.is_tensor(l[k]) else (list(l[k]) + list(l2[k]))[:n]) for k in l}
             yield {'labeled': l, 'unlabeled': u}
 
 # %% ../nbs/01_data.ipynb #56358879

@@ -6,7 +6,7 @@
 __all__ = ['git_commit', 'env_info', 'prepare_run_dir', 'atomic_save', 'append_metrics', 'read_metrics', 'amp_dtype', 'autocast']
 
 # %% ../nbs/13_engine.ipynb #8119b8bc
-import contextlib, json, os, platform, subprocess, sys, tempfile, time
+import contextlib, json, os, platform, subprocess, sys, tempfile
 from pathlib import Path
 import torch
 from . import __version__

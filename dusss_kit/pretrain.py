@@ -6,15 +6,15 @@
 __all__ = ['pretrain_loaders', 'pretrain']
 
 # %% ../nbs/08b_pretrain.ipynb #3d0337f6
-import json, math, time
+import math, time
 from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .core import seed_everything, default_device, in_test
-from .config import Config, load_config
+from .core import seed_everything, default_device
+from .config import Config
 from .data import scan_dataset, SegDataset, vlm_view
-from .engine import prepare_run_dir, atomic_save, append_metrics, read_metrics, autocast
+from .engine import prepare_run_dir, atomic_save, append_metrics, autocast
 from .vlm import VLM, embed_pairs, retrieval_recall
 
 # %% ../nbs/08b_pretrain.ipynb #96776c83

@@ -9,7 +9,6 @@ __all__ = ['to_hwc', 'show_mask_outline', 'show_samples', 'as_jpeg']
 import textwrap
 import numpy as np
 import torch
-import matplotlib
 import matplotlib.pyplot as plt
 
 # %% ../nbs/14_viz.ipynb #b15e6ebd

@@ -7,7 +7,6 @@ __all__ = ['SSS_PRESETS', 'VLM', 'frozen_bn_stats', 'encode_image', 'encode_text
            'retrieval_recall', 'embed_pairs']
 
 # %% ../nbs/08_vlm.ipynb #e18ad475
-import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
