@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .config import VLMConfig
-from .encoders import ImageEncoder, TextEncoder, ProjectionHead, make_momentum, momentum_update
+from .encoders import ImageEncoder, TextEncoder, ProjectionHead, make_momentum, momentum_update, masked_mean
 from .distributions import DistributionHead
 from .sss import sss_similarity, SSS_CODE, SSS_KIT
 from .dcl import dual_contrastive_loss, LearnableTemperature, pool_patches
@@ -23,7 +23,8 @@ class VLM(nn.Module):
     def __init__(self, cfg:VLMConfig|None=None, image_size:int=224):
         super().__init__()
         self.cfg = cfg = cfg or VLMConfig()
-        self.image_encoder = ImageEncoder(cfg.image_encoder, image_size=image_size, patch_size=cfg.patch_size, pretrained=cfg.image_pretrained)
+        self.image_encoder = ImageEncoder(cfg.image_encoder, image_size=image_size, patch_size=cfg.patch_size, pretrained=cfg.image_pretrained,
+                                          patch_embed=cfg.patch_embed)
         self.text_encoder = TextEncoder(cfg.text_model, n_layers=cfg.text_layers, max_tokens=cfg.max_tokens,
                                         pretrained=cfg.text_pretrained, size=cfg.text_size)
         E, kw = cfg.embed_dim, dict(hidden=cfg.head_hidden, kind=cfg.head)
@@ -80,7 +81,8 @@ def encode_text(self:VLM, texts, momentum:bool=False) -> dict:
     b = lambda n: _branch(self, n, momentum)
     out = b('text_encoder')(texts)
     mask = out['mask'].bool().clone(); mask[:, 0] = False          # the [CLS] token is the global feature, not a word
-    g = b('txt_global')(out['global'], normalize=False)
+    feat = out['global'] if self.cfg.text_global == 'cls' else masked_mean(out['tokens'], out['mask'])   # 'mean': MiniLM's own pooling
+    g = b('txt_global')(feat, normalize=False)
     with (frozen_bn_stats(b('txt_local')) if self.shared_local else contextlib.nullcontext()):
         loc = b('txt_local')(out['tokens'], mask=mask, normalize=False)
     seq = torch.cat([g[:, None], loc[:, 1:]], 1)                      # position 0: the report ([CLS]); then the words
