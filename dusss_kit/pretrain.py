@@ -6,7 +6,7 @@
 __all__ = ['pretrain_loaders', 'param_groups', 'pretrain']
 
 # %% ../nbs/08b_pretrain.ipynb #3d0337f6
-import math, time
+import itertools, math, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ from .core import seed_everything, default_device
 from .config import Config
 from .data import scan_dataset, SegDataset, vlm_view
 from .engine import prepare_run_dir, atomic_save, append_metrics, autocast
-from .vlm import VLM, embed_pairs, retrieval_recall
+from .vlm import VLM, embed_pairs, retrieval_recall, recompute_bn_stats
 
 # %% ../nbs/08b_pretrain.ipynb #96776c83
 def _records(cfg:Config, run_dir:Path) -> tuple:
@@ -100,9 +100,10 @@ def pretrain(cfg:Config, resume:bool=False) -> dict:
             out['loss'].backward()
             if t.grad_clip: torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
             opt.step(); model.update_momentum(); step += 1
-            for k, v in out.items(): sums[k] = sums.get(k, 0.) + float(v)
+            for k, v in out.items(): sums[k] = sums.get(k, 0.) + float(v.detach() if torch.is_tensor(v) else v)
             n += 1; bar.set_postfix(loss=f"{float(out['loss']):.3f}")
             if t.max_steps and step >= t.max_steps: break
+        if t.precise_bn: recompute_bn_stats(model, itertools.islice(train_dl, t.precise_bn), device)   # fresh BatchNorm statistics (see vlm)
         img, txt, reports = embed_pairs(model, val_dl, device)
         rec = retrieval_recall(img, txt, reports)
         record = {'epoch': epoch, 'step': step, **{k: v / max(n, 1) for k, v in sums.items()}, **rec,

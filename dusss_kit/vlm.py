@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SSS_PRESETS', 'VLM', 'frozen_bn_stats', 'encode_image', 'encode_text', 'dusss_loss', 'amvlm_loss', 'vlm_loss',
-           'retrieval_recall', 'embed_pairs']
+           'retrieval_recall', 'embed_pairs', 'recompute_bn_stats']
 
 # %% ../nbs/08_vlm.ipynb #e18ad475
 import torch
@@ -158,3 +158,21 @@ def embed_pairs(model:VLM, loader, device='cpu', max_batches:int|None=None) -> t
         T.append(model.encode_text(list(b['report']))['global'].float().cpu()); R += list(b['report'])
     model.train(was)
     return torch.cat(I), torch.cat(T), R
+
+# %% ../nbs/08_vlm.ipynb #a68caa38
+@torch.no_grad()
+def recompute_bn_stats(model:VLM, batches, device='cpu') -> int:
+    "Re-estimate the online branches' BatchNorm running statistics from `batches` (dicts with `image`, `report`); weights unchanged. Returns the number of batches used."
+    bns = [m for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and not n.startswith('momentum.')]
+    if not bns: return 0
+    was, saved = model.training, [m.momentum for m in bns]
+    model.train()
+    for m in bns: m.reset_running_stats(); m.momentum = None          # None: a plain average over the batches
+    n = 0
+    try:
+        for b in batches:
+            model.encode_image(b['image'].to(device)); model.encode_text(list(b['report'])); n += 1
+    finally:
+        for m, mo in zip(bns, saved): m.momentum = mo
+        model.train(was)
+    return n
