@@ -72,6 +72,7 @@ class TrainConfig:
     restart_epochs: int = 10             # cosine warm restarts: T_0 in epochs
     min_lr: float = 1e-4                 # cosine warm restarts: eta_min
     patience: int|None = None            # early stopping on validation Dice (paper: 20, code: 50); None = off
+    max_bad_steps: int = 5               # stop after this many consecutive NaN/inf losses (each one is skipped with a warning)
     precise_bn: int = 8                  # stage 1: re-estimate BatchNorm statistics over this many training batches before each evaluation (0 = off)
 
 @dataclass
@@ -139,6 +140,7 @@ def _rules(c:Config) -> list:
             ('train.min_lr', 0 <= c.train.min_lr, "a non-negative learning rate"),
             ('train.patience', c.train.patience is None or c.train.patience >= 1, "None or at least 1 epoch"),
             ('train.precise_bn', c.train.precise_bn >= 0, "0 (off) or a number of batches"),
+            ('train.max_bad_steps', c.train.max_bad_steps >= 1, "at least 1"),
             ('semi.pretrain_epochs', c.semi.pretrain_epochs >= 1, "at least 1"),
             ('semi.tg_lr', c.semi.tg_lr > 0, "a positive learning rate"),
             ('semi.ema_max', 0 <= c.semi.ema_max < 1, "a number in [0, 1)"),

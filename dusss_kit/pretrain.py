@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from .core import seed_everything, default_device
 from .config import Config
 from .data import scan_dataset, SegDataset, vlm_view
-from .engine import prepare_run_dir, atomic_save, append_metrics, autocast
+from .engine import prepare_run_dir, atomic_save, append_metrics, autocast, NonFiniteGuard
 from .vlm import VLM, embed_pairs, retrieval_recall, recompute_bn_stats
 
 # %% ../nbs/08b_pretrain.ipynb #96776c83
@@ -84,6 +84,7 @@ def pretrain(cfg:Config, resume:bool=False) -> dict:
     params = [p for g in groups for p in g['params']]
     opt = (torch.optim.AdamW if t.optimizer == 'adamw' else torch.optim.Adam)(groups, lr=t.lr, weight_decay=t.weight_decay)
     epoch0, step, best = 0, 0, -math.inf
+    guard = NonFiniteGuard(t.max_bad_steps)
     last = run/'checkpoint_last.pt'
     if resume and last.is_file():
         ck = torch.load(last, map_location=device, weights_only=False)
@@ -97,6 +98,7 @@ def pretrain(cfg:Config, resume:bool=False) -> dict:
             with autocast(t.amp, device):
                 out = model.loss({'image': batch['image'].to(device), 'image_aug': batch['image_aug'].to(device), 'report': list(batch['report'])})
             opt.zero_grad(set_to_none=True)
+            if not guard.check(out['loss'], step, out): continue
             out['loss'].backward()
             if t.grad_clip: torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
             opt.step(); model.update_momentum(); step += 1
