@@ -103,7 +103,7 @@ def pretrain(cfg:Config, resume:bool=False) -> dict:
             if t.grad_clip: torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
             opt.step(); model.update_momentum(); step += 1
             for k, v in out.items(): sums[k] = sums.get(k, 0.) + float(v.detach() if torch.is_tensor(v) else v)
-            n += 1; bar.set_postfix(loss=f"{float(out['loss']):.3f}")
+            n += 1; bar.set_postfix(loss=f"{out['loss'].item():.3f}")
             if t.max_steps and step >= t.max_steps: break
         if t.precise_bn: recompute_bn_stats(model, itertools.islice(train_dl, t.precise_bn), device)   # fresh BatchNorm statistics (see vlm)
         img, txt, reports = embed_pairs(model, val_dl, device)
