@@ -9,7 +9,7 @@ __all__ = ['IMAGE_EXTS', 'MAX_PIXELS', 'TEXT_COLUMNS', 'SPLIT_FOLDERS', 'LAYOUTS
            'check_data', 'format_check', 'DataError']
 
 # %% ../nbs/01_data.ipynb #bb51e47b
-import json, hashlib, os, tempfile
+import json, hashlib, os, tempfile, zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -25,38 +25,61 @@ _all_ = ['DataError']
 # %% ../nbs/01_data.ipynb #89b13d7c
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
 MAX_PIXELS = 20_000 * 20_000  # larger than any slide tile we expect; refuse decompression bombs
+_EXPECTED = "expected a complete PNG, JPEG or TIFF file"
 
-def _is_tiff(path:Path) -> bool: return path.suffix.lower() in ('.tif', '.tiff')
+def _is_tiff(path:Path) -> bool:
+    "Whether `path` holds a TIFF (classic or BigTIFF, either byte order), by its first four bytes."
+    with open(path, 'rb') as f: head = f.read(4)
+    return head in (b'II*\0', b'MM\0*', b'II+\0', b'MM\0+')
 
 def _channels_first(shape) -> bool:
     "A TIFF page stored (C, H, W) rather than (H, W, C)."
     return len(shape) == 3 and shape[0] in (1, 3, 4) and shape[-1] not in (1, 3, 4)
+
+def _tiff_hw(shape) -> tuple: return tuple(shape[1:3]) if _channels_first(shape) else tuple(shape[:2])
+
+def _check_size(path, h:int, w:int):
+    "Refuse, from the header alone, an image too large to decode (Python ints: no overflow for 2³²-pixel sides)."
+    if int(h) * int(w) > MAX_PIXELS:
+        raise DataError(f"{path}: the header claims {w}×{h} = {int(h) * int(w):,} pixels, too large to be an image tile; "
+                        f"expected at most MAX_PIXELS = {MAX_PIXELS:,} pixels (is the file damaged?)")
+
+def _decode_error(path, ex:Exception, expected:str=_EXPECTED) -> DataError:
+    "A `DataError` naming `path` and what was expected, for whatever a decoder raised."
+    if isinstance(ex, Image.DecompressionBombError):   # Pillow refuses before our own check can run
+        return DataError(f"{path}: the header claims an image too large to be a tile (Pillow: {ex}); "
+                         f"expected an image within Pillow's limit and MAX_PIXELS = {MAX_PIXELS:,} pixels (is the file damaged?)")
+    return DataError(f"{path}: cannot be decoded as an image ({type(ex).__name__}: {ex}); {expected}")
+
+def _no_page(path) -> DataError:
+    return DataError(f"{path}: the TIFF holds no readable page (truncated or damaged); {_EXPECTED}")
 
 def _raw_array(path) -> np.ndarray:
     "Decode `path` fully into a NumPy array (H,W) or (H,W,C), in its stored dtype."
     path = Path(path)
     if not path.is_file(): raise DataError(f"{path}: file not found")
     if path.stat().st_size == 0: raise DataError(f"{path}: the file is empty (0 bytes); expected a PNG, JPEG or TIFF image")
+    expected = _EXPECTED
     try:
         if _is_tiff(path):
             import tifffile
             with tifffile.TiffFile(path) as tf:
-                shp = tf.pages[0].shape
-                if np.prod(shp[:2]) > MAX_PIXELS: raise DataError(f"{path}: {shp} is too large to be an image tile (over {MAX_PIXELS} pixels)")
-                a = tf.pages[0].asarray()
-            if _channels_first(a.shape): a = np.moveaxis(a, 0, -1)
-            return a
-        with Image.open(path) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise DataError(f"{path}: {im.width}×{im.height} is too large to be an image tile (over {MAX_PIXELS} pixels)")
+                if not len(tf.pages): raise _no_page(path)
+                page = tf.pages[0]
+                _check_size(path, *_tiff_hw(page.shape))
+                if page.photometric in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.RGB):
+                    a = page.asarray()
+                    return np.moveaxis(a, 0, -1) if _channels_first(a.shape) else a
+                kind = getattr(page.photometric, 'name', page.photometric)
+                expected = f"expected a grey or RGB TIFF (this one is {kind}, which only Pillow converts)"
+        with Image.open(path) as im:   # PNG, JPEG, BMP, and the TIFFs whose values need converting
+            _check_size(path, im.height, im.width)
             im.load()
             if im.mode in ('P', 'PA', 'CMYK', 'YCbCr', 'LAB', 'HSV'): im = im.convert('RGBA' if 'A' in im.mode or 'transparency' in im.info else 'RGB')
             elif im.mode == '1': im = im.convert('L')
             return np.asarray(im)
     except DataError: raise
-    except Exception as ex:
-        raise DataError(f"{path}: cannot be decoded as an image ({type(ex).__name__}: {ex}); "
-                        "expected a complete PNG, JPEG or TIFF file") from None
+    except Exception as ex: raise _decode_error(path, ex, expected) from None
 
 # %% ../nbs/01_data.ipynb #b12fb0bb
 def _to_unit(a:np.ndarray, path) -> np.ndarray:
@@ -71,7 +94,9 @@ def _to_unit(a:np.ndarray, path) -> np.ndarray:
         lo, hi = float(a.min()), float(a.max())
         if lo >= 0 and hi <= 1: return a
         return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-    raise DataError(f"{path}: pixel type {a.dtype} is not supported; expected 8- or 16-bit integers or floats")
+    vals = f" (values {a.min()}..{a.max()})" if a.dtype.kind in 'iu' else ''
+    raise DataError(f"{path}: pixel type {a.dtype}{vals} is not supported; "
+                    "expected unsigned 8- or 16-bit integers (0..65535) or floats")
 
 # %% ../nbs/01_data.ipynb #bde3d234
 def read_image(path) -> np.ndarray:
@@ -102,35 +127,56 @@ def read_mask(path, threshold:float|None=None) -> np.ndarray:
 
 # %% ../nbs/01_data.ipynb #3c38b94a
 def image_size(path) -> tuple:
-    "(H, W) of an image file from its header only."
+    "(H, W) of an image file from its header only; headers claiming more than `MAX_PIXELS` are refused."
     path = Path(path)
+    if not path.is_file(): raise DataError(f"{path}: file not found")
+    if path.stat().st_size == 0: raise DataError(f"{path}: the file is empty (0 bytes); expected a PNG, JPEG or TIFF image")
     try:
         if _is_tiff(path):
             import tifffile
-            with tifffile.TiffFile(path) as tf: shp = tf.pages[0].shape
-            return tuple(shp[1:3]) if _channels_first(shp) else tuple(shp[:2])
-        with Image.open(path) as im: return (im.height, im.width)
-    except FileNotFoundError: raise DataError(f"{path}: file not found") from None
-    except Exception as ex:
-        raise DataError(f"{path}: cannot be read as an image ({type(ex).__name__}: {ex})") from None
+            with tifffile.TiffFile(path) as tf:
+                if not len(tf.pages): raise _no_page(path)
+                h, w = _tiff_hw(tf.pages[0].shape)
+        else:
+            with Image.open(path) as im: h, w = im.height, im.width
+    except DataError: raise
+    except Exception as ex: raise _decode_error(path, ex) from None
+    _check_size(path, h, w)
+    return (h, w)
 
 # %% ../nbs/01_data.ipynb #addbae28
 TEXT_COLUMNS = ('Image', 'Description')
 
+def _formulas_without_value(path, cols:list) -> list:
+    "`(cell, formula)` for formula cells of the header columns `cols` of the first sheet that have no stored result."
+    import openpyxl
+    wb_f, wb_v = (openpyxl.load_workbook(path, read_only=True, data_only=d) for d in (False, True))
+    try:
+        rows_f, rows_v = wb_f.worksheets[0].iter_rows(), wb_v.worksheets[0].iter_rows()
+        head = next(rows_f, ()); next(rows_v, None)
+        keep = {i for i, c in enumerate(head) if str(c.value).strip().lower() in cols}
+        return [(cf.coordinate, cf.value) for rf, rv in zip(rows_f, rows_v) for i, (cf, cv) in enumerate(zip(rf, rv))
+                if i in keep and cf.data_type == 'f' and cv.value is None]
+    finally: wb_f.close(); wb_v.close()
+
 def read_text_table(path) -> pd.DataFrame:
     "Read an `.xlsx`/`.csv` table with columns `Image`, `Description` into a DataFrame of strings."
     path = Path(path)
+    expected = f"expected .xlsx or .csv with columns {', '.join(TEXT_COLUMNS)}"
     if not path.is_file(): raise DataError(f"{path}: text table not found")
+    if path.stat().st_size == 0: raise DataError(f"{path}: the file is empty (0 bytes); {expected}")
+    ext = path.suffix.lower()
+    if ext in ('.xlsx', '.xlsm') and not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a complete .xlsx workbook (an .xlsx is a zip archive; this file is truncated or in another format); {expected}")
     try:
-        if path.suffix.lower() == '.csv':
+        if ext == '.csv':
             try: df = pd.read_csv(path, dtype=str, keep_default_na=False)
             except UnicodeDecodeError: df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding='latin-1')
-        elif path.suffix.lower() in ('.xlsx', '.xlsm', '.xls'): df = pd.read_excel(path, dtype=str, keep_default_na=False)
+        elif ext in ('.xlsx', '.xlsm', '.xls'): df = pd.read_excel(path, dtype=str, keep_default_na=False)
         else: raise DataError(f"{path}: unknown text table type; expected .xlsx or .csv")
     except DataError: raise
     except Exception as ex:
-        raise DataError(f"{path}: cannot be read as a table ({type(ex).__name__}: {ex}); expected .xlsx or .csv "
-                        f"with columns {', '.join(TEXT_COLUMNS)}") from None
+        raise DataError(f"{path}: cannot be read as a table ({type(ex).__name__}: {ex}); {expected}") from None
     cols = {str(c).strip().lower(): c for c in df.columns}
     missing = [c for c in TEXT_COLUMNS if c.lower() not in cols]
     if missing:
@@ -138,7 +184,15 @@ def read_text_table(path) -> pd.DataFrame:
                         f"{', '.join(TEXT_COLUMNS)}, found {', '.join(map(str, df.columns)) or 'none'}")
     df = df[[cols[c.lower()] for c in TEXT_COLUMNS]].copy()
     df.columns = list(TEXT_COLUMNS)
-    return df.fillna('').astype(str).map(str.strip)
+    df = df.fillna('').astype(str).map(str.strip)
+    if ext in ('.xlsx', '.xlsm') and (df == '').any().any():   # only then is it worth opening the workbook again
+        try: bad = _formulas_without_value(path, [c.lower() for c in TEXT_COLUMNS])
+        except Exception: bad = []   # only a diagnosis: pandas has read the table already
+        if bad:
+            shown = ', '.join(f"{k} {v}" for k, v in bad[:5]) + (', ...' if len(bad) > 5 else '')
+            raise DataError(f"{path}: {len(bad)} cell(s) hold a formula with no stored result ({shown}); expected text — "
+                            "open and save the table in Excel or LibreOffice so the results are stored, or paste them as values")
+    return df
 
 # %% ../nbs/01_data.ipynb #c42b51ce
 SPLIT_FOLDERS = {'Train_Folder': 'train', 'Val_Folder': 'val', 'Test_Folder': 'test'}
@@ -518,6 +572,7 @@ def check_data(path, text_table=None, mask_kind:str='lesion', decode:bool=True, 
             split_files.append({'file': f.name, 'labeled': len(s['labeled']), 'unlabeled': len(s['unlabeled']),
                                 'ratio': len(s['labeled']) / n if n else 0.})
         except DataError as ex: problems.append(str(ex))
+    problems = list(dict.fromkeys(problems))   # a damaged header is found by the scan and again by decoding
     return {'root': str(idx.root), 'layout': idx.layout, 'splits': splits, 'split_files': split_files, 'problems': problems}
 
 # %% ../nbs/01_data.ipynb #44df795f
