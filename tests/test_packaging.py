@@ -27,6 +27,8 @@ def test_wheel_installs_and_imports_every_module(wheel, tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     modules = sorted(p.stem for p in (REPO / 'dusss_kit').glob('*.py') if p.stem != '__init__')
     for m in modules: assert f'dusss_kit/{m}.py' in names, f'dusss_kit/{m}.py is not in the wheel'
+    data = [f'dusss_kit/configs/{p.name}' for p in (REPO / 'dusss_kit' / 'configs').glob('*.yaml')] + ['dusss_kit/paper_results.json']
+    for f in data: assert f in names, f'{f} is not in the wheel'
 
     env_dir = tmp_path / 'venv'
     venv.EnvBuilder(with_pip=False).create(env_dir)
@@ -39,10 +41,12 @@ def test_wheel_installs_and_imports_every_module(wheel, tmp_path):
 
     code = ("import importlib, dusss_kit, sys; mods = sys.argv[1:]\n"
             "for m in mods: importlib.import_module('dusss_kit.' + m)\n"
+            "from dusss_kit.report import paper_results; from dusss_kit.config import load_config, config_path\n"
+            "assert len(paper_results()) > 0 and load_config(config_path('demo_cpu')).semi.method == 'dusss'\n"
             "print(dusss_kit.__file__); print(dusss_kit.__version__)")
     out = run([str(py), '-c', code, *modules], cwd=tmp_path, env={**os.environ, 'PYTHONPATH': ''}).stdout.split()
     assert Path(out[0]).is_relative_to(env_dir), f'imported {out[0]}, not the installed wheel'
     assert not Path(out[0]).is_relative_to(REPO)
 
     helptext = run([str(env_dir / 'bin' / 'dusss'), '--help'], cwd=tmp_path).stdout
-    assert 'check-data' in helptext and 'synth' in helptext
+    assert 'check-data' in helptext and 'synth' in helptext and 'demo' in helptext and 'report' in helptext

@@ -14,6 +14,6 @@ def test_readme_has_the_two_commands():
     text = (REPO / 'README.md').read_text()
     after = text.split('<!-- test-command -->', 1)[1].split('```bash\n', 1)[1].split('\n', 1)[0]
     assert 'pip install torch==2.13.0' in after and 'nbdev_test' in after and 'pytest tests' in after
-    assert 'dusss synth data_out/synth --overwrite && dusss check-data data_out/synth' in text
+    assert 'pip install -e . && dusss demo --out runs/demo --resume' in text          # the main job
     for img in [l.split('](', 1)[1].split(')')[0] for l in text.splitlines() if l.startswith('![')]:
         assert (REPO / img).is_file(), f'README shows {img}, which does not exist'
