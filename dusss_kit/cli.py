@@ -6,12 +6,12 @@
 __all__ = ['cmd_synth', 'cmd_check_data', 'cmd_pretrain', 'cmd_bench', 'cmd_train', 'cmd_evaluate', 'cmd_demo', 'cmd_report',
            'build_parser', 'main']
 
-# %% ../nbs/16_cli.ipynb #f79dba06
+# %% ../nbs/16_cli.ipynb #70b7436c
 import argparse, json, os, sys
 from pathlib import Path
 from . import __version__
 
-# %% ../nbs/16_cli.ipynb #bb7a16b4
+# %% ../nbs/16_cli.ipynb #3ae93f3d
 def cmd_synth(args) -> int:
     "Write the synthetic chest X-ray set in the LViT layout."
     from dusss_kit.synth import write_synth_dataset
@@ -21,7 +21,7 @@ def cmd_synth(args) -> int:
     print(f"wrote {args.n_train} train / {args.n_val} val / {args.n_test} test images ({args.size}×{args.size}) to {out}")
     return 0
 
-# %% ../nbs/16_cli.ipynb #c8c08366
+# %% ../nbs/16_cli.ipynb #3168b377
 def cmd_check_data(args) -> int:
     "Summarise a dataset folder per split; exit 1 listing every problem."
     from dusss_kit.data import check_data, format_check
@@ -30,7 +30,7 @@ def cmd_check_data(args) -> int:
     print(json.dumps(res, indent=1, default=str) if args.json else format_check(res))
     return 1 if res['problems'] else 0
 
-# %% ../nbs/16_cli.ipynb #8eb8baa2
+# %% ../nbs/16_cli.ipynb #66156cf3
 def cmd_pretrain(args) -> int:
     "Stage-1 pretraining from a config file (shipped name or path) with `--set key=value` overrides."
     from dusss_kit.config import load_config, config_path
@@ -38,18 +38,19 @@ def cmd_pretrain(args) -> int:
     sets = list(args.set or []) + ([f"train.out={args.out}"] if args.out else [])
     cfg = load_config(config_path(args.config), sets)
     rec = pretrain(cfg, resume=args.resume)
+    if not rec: return 0                                     # a rank other than 0 under torchrun: rank 0 reports
     print(f"done: {cfg.train.out}  loss {rec.get('loss', float('nan')):.3f}  i2t@1 {rec.get('i2t@1', 0):.2f}  "
           f"t2i@1 {rec.get('t2i@1', 0):.2f}  (chance {rec.get('chance@1', 0):.2f})")
     return 0
 
-# %% ../nbs/16_cli.ipynb #6720070d
+# %% ../nbs/16_cli.ipynb #4f1b18ec
 def cmd_bench(args) -> int:
     "Print the stage-1 throughput table (CPU size; paper size fp32 vs bf16 when a GPU is present)."
     from dusss_kit.bench import pretrain_table, format_table
     print(format_table(pretrain_table(steps=args.steps, warmup=args.warmup, quick=args.quick)))
     return 0
 
-# %% ../nbs/16_cli.ipynb #33f2fcbc
+# %% ../nbs/16_cli.ipynb #e388902c
 def cmd_train(args) -> int:
     "Stage-2 training (DuSSS or a baseline) from a config file with `--set key=value` overrides; prints the test summary."
     from dusss_kit.config import load_config, config_path
@@ -57,11 +58,12 @@ def cmd_train(args) -> int:
     sets = list(args.set or []) + ([f"train.out={args.out}"] if args.out else [])
     cfg = load_config(config_path(args.config), sets)
     res = train(cfg, resume=args.resume)
+    if not res: return 0                                     # a rank other than 0 under torchrun: rank 0 reports
     print(f"done: {cfg.train.out}  ({cfg.semi.method}; best val Dice {res['best_val_dice']:.4f} at epoch {res['best_epoch'] + 1})")
     print(format_summary({**res, 'model': 'best student', 'checkpoint': str(Path(cfg.train.out)/'checkpoint_best.pt')}))
     return 0
 
-# %% ../nbs/16_cli.ipynb #59f2f4da
+# %% ../nbs/16_cli.ipynb #0743e8b6
 def cmd_evaluate(args) -> int:
     "Score a stage-2 checkpoint on a dataset split: write the per-image CSV, print Dice / IoU / HD95 mean ± SD."
     from dusss_kit.train import evaluate_checkpoint, format_summary
@@ -73,7 +75,7 @@ def cmd_evaluate(args) -> int:
     print(format_summary(summary)); print(f"per-image table: {csv}")
     return 0
 
-# %% ../nbs/16_cli.ipynb #89b5251b
+# %% ../nbs/16_cli.ipynb #272dde08
 def cmd_demo(args) -> int:
     "The main job: dataset, VLM, supervised / Mean Teacher / DuSSS, results table and figures in one run folder."
     from dusss_kit.demo import run_demo, DEMO_METHODS
@@ -84,7 +86,7 @@ def cmd_demo(args) -> int:
     print(f"run folder {args.out}: results.md, results.csv, curves.png, refinement.png, report.md, summary.json; one folder per method and vlm/")
     return 0
 
-# %% ../nbs/16_cli.ipynb #25c115b9
+# %% ../nbs/16_cli.ipynb #d57f33d6
 def cmd_report(args) -> int:
     "Write report.md and report.png comparing stage-2 runs (or demo folders) with the published tables; print the markdown."
     from dusss_kit.report import write_report
@@ -92,7 +94,7 @@ def cmd_report(args) -> int:
     print(md); print(f"written: {Path(args.out)/'report.md'}, {Path(args.out)/'report.png'}")
     return 0
 
-# %% ../nbs/16_cli.ipynb #995fbbcc
+# %% ../nbs/16_cli.ipynb #9c267ae1
 def build_parser() -> argparse.ArgumentParser:
     "The `dusss` argument parser with all subcommands."
     p = argparse.ArgumentParser(prog='dusss', description="dusss_kit: text-guided semi-supervised medical image segmentation (DuSSS / AMVLM).")
@@ -172,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     bn.set_defaults(func=cmd_bench)
     return p
 
-# %% ../nbs/16_cli.ipynb #e64a96a8
+# %% ../nbs/16_cli.ipynb #c6498633
 def main(argv=None) -> int:
     "Entry point of the `dusss` command."
     from dusss_kit.core import DataError
@@ -188,3 +190,6 @@ def main(argv=None) -> int:
         print(f"dusss {args.command}: error: {ex}", file=sys.stderr); return 1
     except KeyboardInterrupt:
         print(f"dusss {args.command}: interrupted", file=sys.stderr); return 130
+    finally:
+        import torch.distributed as dist
+        if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()

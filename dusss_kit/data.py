@@ -510,20 +510,28 @@ def apply_split(records, split:dict) -> tuple:
 class PairedLoader:
     "Yields `{'labeled': batch, 'unlabeled': batch}` with `batch_size` samples each; an epoch is one pass over the unlabelled set."
     def __init__(self, labeled_ds, unlabeled_ds, batch_size:int=4, seed:int=0, num_workers:int=0,
-                 drop_last:bool=True, pin_memory:bool=False):
+                 drop_last:bool=True, pin_memory:bool=False, rank:int=0, world:int=1):
         if len(labeled_ds) == 0: raise ValueError("PairedLoader: the labelled dataset is empty")
         if len(unlabeled_ds) == 0: raise ValueError("PairedLoader: the unlabelled dataset is empty (use a plain DataLoader at 100 % labels)")
         if batch_size < 1: raise ValueError(f"batch_size={batch_size}; expected at least 1")
         self.lab, self.unl, self.bs, self.seed = labeled_ds, unlabeled_ds, batch_size, seed
         self.kw = dict(num_workers=num_workers, pin_memory=pin_memory)
-        self.drop_last, self.epoch = drop_last and len(unlabeled_ds) >= batch_size, 0
+        self.rank, self.world = rank, world
+        if world > 1 and len(unlabeled_ds) < world * batch_size:
+            raise ValueError(f"PairedLoader: {len(unlabeled_ds)} unlabelled samples cannot fill one batch of {batch_size} on each of {world} ranks")
+        self.drop_last, self.epoch = (drop_last and len(unlabeled_ds) >= batch_size) or world > 1, 0
     def set_epoch(self, epoch:int): self.epoch = epoch
     def __len__(self):
-        n = len(self.unl) // self.bs
-        return n if self.drop_last else -(-len(self.unl) // self.bs)
+        n = len(self.unl) // self.world                     # each rank's share of the unlabelled set
+        return n // self.bs if self.drop_last else -(-n // self.bs)
     def _loader(self, ds, salt):
         from monai.data import DataLoader as MonaiDataLoader
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 7919 + salt)
+        seed = self.seed * 1_000_003 + self.epoch * 7919 + salt
+        if self.world > 1:                                  # every rank draws the same permutation and takes its share
+            from torch.utils.data.distributed import DistributedSampler
+            s = DistributedSampler(ds, self.world, self.rank, shuffle=True, seed=seed, drop_last=True)
+            return MonaiDataLoader(ds, batch_size=self.bs, sampler=s, drop_last=False, **self.kw)
+        g = torch.Generator().manual_seed(seed)
         return MonaiDataLoader(ds, batch_size=self.bs, shuffle=True, generator=g, drop_last=False, **self.kw)
     def _labeled_batches(self):
         "Labelled batches without end, reshuffled (with its own seed) on every pass."

@@ -4,17 +4,20 @@
 
 # %% auto #0
 __all__ = ['RESUME_FREE', 'git_commit', 'env_info', 'config_diff', 'check_resume', 'prepare_run_dir', 'atomic_save',
-           'append_metrics', 'read_metrics', 'NonFiniteLossError', 'NonFiniteGuard', 'amp_dtype', 'autocast']
+           'append_metrics', 'read_metrics', 'NonFiniteLossError', 'NonFiniteGuard', 'amp_dtype', 'autocast',
+           'dist_info', 'is_main', 'init_distributed', 'barrier', 'reduce_mean', 'reduce_sum', 'average_gradients',
+           'average_buffers', 'state_digest', 'gather_digests']
 
-# %% ../nbs/13_engine.ipynb #3fe7a93d
+# %% ../nbs/13_engine.ipynb #8b8a1de8
 import contextlib, json, os, platform, subprocess, sys, tempfile, warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 import torch
 from . import __version__
 from .config import Config, ConfigError, save_config, load_config
+from .core import default_device
 
-# %% ../nbs/13_engine.ipynb #1aef54eb
+# %% ../nbs/13_engine.ipynb #1dc651e4
 def git_commit(start=None) -> str|None:
     "The current git commit of the repository holding `start` (the package by default), if any."
     try:
@@ -31,7 +34,7 @@ def env_info(device=None) -> dict:
     if torch.cuda.is_available(): d['cuda'] = {'name': torch.cuda.get_device_name(0), 'version': torch.version.cuda}
     return d
 
-# %% ../nbs/13_engine.ipynb #7be472d8
+# %% ../nbs/13_engine.ipynb #bb83581d
 RESUME_FREE = ('train.out', 'train.progress', 'train.device', 'train.num_workers', 'train.epochs', 'train.max_steps', 'train.patience')
 
 def config_diff(old:Config, new:Config, ignore=RESUME_FREE) -> list:
@@ -51,7 +54,7 @@ def check_resume(out, cfg:Config) -> None:
     v = json.loads(env.read_text()).get('dusss_kit') if env.is_file() else None
     if v is not None and v != __version__: warnings.warn(f"{out} was written by dusss_kit {v}; resuming it with {__version__}")
 
-# %% ../nbs/13_engine.ipynb #27992afa
+# %% ../nbs/13_engine.ipynb #841d277e
 def prepare_run_dir(out, cfg:Config|None=None, device=None, resume:bool=False) -> Path:
     "Create (or, with `resume`, reuse) the run folder, check it is writable, write config and environment; resuming checks the config first (`check_resume`)."
     out = Path(out)
@@ -66,7 +69,7 @@ def prepare_run_dir(out, cfg:Config|None=None, device=None, resume:bool=False) -
     (out/'env.json').write_text(json.dumps(env_info(device), indent=1))
     return out
 
-# %% ../nbs/13_engine.ipynb #5f17fba3
+# %% ../nbs/13_engine.ipynb #af8f294d
 def atomic_save(obj, path) -> Path:
     "`torch.save` to a temporary file, then an atomic rename onto `path`."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +91,7 @@ def read_metrics(run_dir) -> list:
     p = Path(run_dir)/'metrics.jsonl'
     return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.is_file() else []
 
-# %% ../nbs/13_engine.ipynb #234fd414
+# %% ../nbs/13_engine.ipynb #1a4deda6
 class NonFiniteLossError(RuntimeError):
     "Raised after too many consecutive non-finite losses."
 
@@ -109,7 +112,7 @@ class NonFiniteGuard:
         warnings.warn(f"step {step}: non-finite loss ({detail or loss}); step skipped ({self.bad}/{self.max_consecutive} in a row)")
         return False
 
-# %% ../nbs/13_engine.ipynb #aa11821d
+# %% ../nbs/13_engine.ipynb #cba68d80
 def amp_dtype(amp:str, device) -> torch.dtype|None:
     "The autocast dtype for `amp` ('auto', 'bf16', 'fp16', 'off') on `device`, or None for full precision."
     dev = torch.device(device).type
@@ -122,3 +125,82 @@ def autocast(amp:str, device):
     "A context manager: autocast with the dtype of `amp_dtype`, or nothing."
     dt = amp_dtype(amp, device)
     return torch.autocast(torch.device(device).type, dtype=dt) if dt is not None else contextlib.nullcontext()
+
+# %% ../nbs/13_engine.ipynb #951af4cf
+def dist_info() -> tuple:
+    "(rank, world size) of this process: (0, 1) unless a torch.distributed process group is running."
+    import torch.distributed as dist
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+def is_main() -> bool:
+    "True on rank 0 (the only rank that writes files and prints), and in a single process."
+    return dist_info()[0] == 0
+
+def init_distributed(device=None) -> torch.device:
+    "Under torchrun (`WORLD_SIZE` > 1) join the process group (NCCL on GPUs, gloo on CPUs) and return this rank's device; else `default_device(device)`."
+    import torch.distributed as dist
+    dev = default_device(device)
+    if int(os.environ.get('WORLD_SIZE', '1')) <= 1: return dev
+    if dev.type == 'cuda':
+        dev = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0'))); torch.cuda.set_device(dev)
+    if not dist.is_initialized(): dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
+    return dev
+
+def barrier():
+    "Wait for every rank (no-op in a single process)."
+    import torch.distributed as dist
+    if dist_info()[1] > 1: dist.barrier()
+
+# %% ../nbs/13_engine.ipynb #c7d83cf1
+def reduce_mean(d:dict) -> dict:
+    "Float values of `d` averaged over the ranks (one all-reduce); non-numbers are dropped."
+    import torch.distributed as dist
+    keys = [k for k, v in d.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if dist_info()[1] == 1: return {k: float(d[k]) for k in keys}
+    t = torch.tensor([float(d[k]) for k in keys], dtype=torch.float64)
+    dist.all_reduce(t); t /= dist_info()[1]
+    return dict(zip(keys, t.tolist()))
+
+def reduce_sum(t:torch.Tensor) -> torch.Tensor:
+    "A tensor summed over the ranks (a copy; NaN on any rank makes the sum NaN)."
+    import torch.distributed as dist
+    t = t.detach().clone()
+    if dist_info()[1] > 1: dist.all_reduce(t)
+    return t
+
+def average_gradients(params) -> None:
+    "Average the gradients of `params` over the ranks in place (for parameters trained outside DistributedDataParallel)."
+    import torch.distributed as dist
+    world = dist_info()[1]
+    if world == 1: return
+    for p in params:
+        if p.grad is not None: dist.all_reduce(p.grad); p.grad /= world
+
+def average_buffers(module) -> None:
+    "Average the floating-point buffers (BatchNorm running statistics) of `module` over the ranks in place."
+    import torch.distributed as dist
+    world = dist_info()[1]
+    if world == 1: return
+    for b in module.buffers():
+        if b.is_floating_point(): dist.all_reduce(b); b /= world
+
+def state_digest(*state_dicts) -> str:
+    "SHA-256 of the tensors of `state_dicts` (names, dtypes, shapes and bytes): equal digests mean identical weights."
+    import hashlib
+    h = hashlib.sha256()
+    for sd in state_dicts:
+        for k in sorted(sd):
+            v = sd[k]
+            if torch.is_tensor(v):
+                v = v.detach().cpu().contiguous()
+                h.update(f"{k}|{v.dtype}|{tuple(v.shape)}".encode()); h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+def gather_digests(*state_dicts) -> list:
+    "`state_digest` of every rank, in rank order (one all-gather)."
+    import torch.distributed as dist
+    d = state_digest(*state_dicts)
+    if dist_info()[1] == 1: return [d]
+    out = [None] * dist_info()[1]
+    dist.all_gather_object(out, d)
+    return out

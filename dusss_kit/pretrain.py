@@ -14,7 +14,8 @@ from tqdm.auto import tqdm
 from .core import seed_everything, default_device
 from .config import Config
 from .data import scan_dataset, SegDataset, vlm_view
-from .engine import prepare_run_dir, atomic_save, append_metrics, autocast, NonFiniteGuard
+from .engine import (prepare_run_dir, atomic_save, append_metrics, autocast, NonFiniteGuard, init_distributed, dist_info,
+                              barrier, reduce_mean, reduce_sum, average_buffers)
 from .vlm import VLM, embed_pairs, retrieval_recall, recompute_bn_stats
 
 # %% ../nbs/08b_pretrain.ipynb #96776c83
@@ -34,17 +35,21 @@ def _records(cfg:Config, run_dir:Path) -> tuple:
         val, train = [train[i] for i in perm[:n_val]], [train[i] for i in perm[n_val:]]
     return train, val
 
-def pretrain_loaders(cfg:Config, run_dir) -> tuple:
-    "(train loader with the augmented view, held-out loader) for stage 1."
+def pretrain_loaders(cfg:Config, run_dir, rank:int=0, world:int=1) -> tuple:
+    "(train loader with the augmented view, held-out loader) for stage 1; with `world` > 1 the train loader gives rank `rank` its share of each epoch."
     train, val = _records(cfg, Path(run_dir))
     kw = dict(size=cfg.data.image_size, channels=cfg.data.channels, cache=cfg.data.cache)
     tds = SegDataset(train, transform=vlm_view(), **kw)
     vds = SegDataset(val, **kw)
-    if len(tds) < cfg.train.batch_size:
-        raise ValueError(f"train.batch_size={cfg.train.batch_size} but only {len(tds)} training pairs; lower the batch size")
+    if len(tds) < cfg.train.batch_size * world:
+        raise ValueError(f"train.batch_size={cfg.train.batch_size} on {world} process(es) but only {len(tds)} training pairs; lower the batch size")
     g = torch.Generator().manual_seed(cfg.train.seed)
     from monai.data import DataLoader
-    tl = DataLoader(tds, batch_size=cfg.train.batch_size, shuffle=True, drop_last=True, generator=g, num_workers=cfg.train.num_workers)
+    if world > 1:
+        from torch.utils.data.distributed import DistributedSampler
+        s = DistributedSampler(tds, world, rank, shuffle=True, seed=cfg.train.seed, drop_last=True)
+        tl = DataLoader(tds, batch_size=cfg.train.batch_size, sampler=s, drop_last=True, num_workers=cfg.train.num_workers)
+    else: tl = DataLoader(tds, batch_size=cfg.train.batch_size, shuffle=True, drop_last=True, generator=g, num_workers=cfg.train.num_workers)
     vl = torch.utils.data.DataLoader(vds, batch_size=cfg.train.batch_size, shuffle=False, num_workers=cfg.train.num_workers)
     return tl, vl
 
@@ -72,14 +77,26 @@ def param_groups(model, t) -> list:
     return [g for g in groups if g['params']]
 
 # %% ../nbs/08b_pretrain.ipynb #7c6ce4ed
+class _VLMLoss(torch.nn.Module):
+    "The VLM's training loss as a module's forward, so that DistributedDataParallel can wrap it."
+    def __init__(self, model:VLM): super().__init__(); self.model = model
+    def forward(self, batch:dict) -> dict: return self.model.loss(batch)
+
 def pretrain(cfg:Config, resume:bool=False) -> dict:
-    "Run stage-1 pretraining as `cfg` says; returns the last epoch's metrics (also in `<train.out>/metrics.jsonl`)."
+    "Run stage-1 pretraining as `cfg` says (under torchrun: DistributedDataParallel, rank 0 writes); returns the last epoch's metrics (also in `<train.out>/metrics.jsonl`)."
     t = cfg.train
     seed_everything(t.seed, t.deterministic)
-    device = default_device(t.device)
-    run = prepare_run_dir(t.out, cfg, device, resume=resume)
-    train_dl, val_dl = pretrain_loaders(cfg, run)
+    device = init_distributed(t.device)
+    rank, world = dist_info(); main = rank == 0
+    run = prepare_run_dir(t.out, cfg, device, resume=resume) if main else Path(t.out)
+    if main: _records(cfg, run)                                   # the synthetic set is generated once, by rank 0
+    barrier()
+    train_dl, val_dl = pretrain_loaders(cfg, run, rank, world)
     model = VLM(cfg.vlm, image_size=cfg.data.image_size).to(device)
+    net = None
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        net = DDP(_VLMLoss(model), device_ids=[device.index] if device.type == 'cuda' else None, find_unused_parameters=True)
     groups = param_groups(model, t)
     params = [p for g in groups for p in g['params']]
     opt = (torch.optim.AdamW if t.optimizer == 'adamw' else torch.optim.Adam)(groups, lr=t.lr, weight_decay=t.weight_decay)
@@ -93,12 +110,13 @@ def pretrain(cfg:Config, resume:bool=False) -> dict:
     record = {}
     for epoch in range(epoch0, t.epochs):
         model.train(); sums, n, t0 = {}, 0, time.time()
-        bar = tqdm(train_dl, desc=f"pretrain {epoch + 1}/{t.epochs}", disable=not t.progress, leave=False)
+        if world > 1: train_dl.sampler.set_epoch(epoch)
+        bar = tqdm(train_dl, desc=f"pretrain {epoch + 1}/{t.epochs}", disable=not t.progress or not main, leave=False)
         for batch in bar:
-            with autocast(t.amp, device):
-                out = model.loss({'image': batch['image'].to(device), 'image_aug': batch['image_aug'].to(device), 'report': list(batch['report'])})
+            b = {'image': batch['image'].to(device), 'image_aug': batch['image_aug'].to(device), 'report': list(batch['report'])}
+            with autocast(t.amp, device): out = net(b) if net is not None else model.loss(b)
             opt.zero_grad(set_to_none=True)
-            if not guard.check(out['loss'], step, out): continue
+            if not guard.check(reduce_sum(out['loss']), step, out): continue       # summed over ranks: all skip together
             out['loss'].backward()
             if t.grad_clip: torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
             opt.step(); model.update_momentum(); step += 1
@@ -106,10 +124,16 @@ def pretrain(cfg:Config, resume:bool=False) -> dict:
             n += 1; bar.set_postfix(loss=f"{out['loss'].item():.3f}")
             if t.max_steps and step >= t.max_steps: break
         if t.precise_bn: recompute_bn_stats(model, itertools.islice(train_dl, t.precise_bn), device)   # fresh BatchNorm statistics (see vlm)
+        average_buffers(model)                                    # every rank keeps the same statistics
+        means = reduce_mean({k: v / max(n, 1) for k, v in sums.items()})
+        if not main:
+            barrier()
+            if t.max_steps and step >= t.max_steps: break
+            continue
         img, txt, reports = embed_pairs(model, val_dl, device)
         rec = retrieval_recall(img, txt, reports)
-        record = {'epoch': epoch, 'step': step, **{k: v / max(n, 1) for k, v in sums.items()}, **rec,
-                  'pairs_per_s': n * t.batch_size / (time.time() - t0), 'time_s': time.time() - t0}
+        record = {'epoch': epoch, 'step': step, **means, **rec, 'world_size': world,
+                  'pairs_per_s': n * t.batch_size * world / (time.time() - t0), 'time_s': time.time() - t0}
         improved = _score(rec) > best
         best = max(best, _score(rec))
         state = {'model': model.state_dict(), 'optimizer': opt.state_dict(), 'epoch': epoch, 'step': step, 'best': best,
@@ -118,5 +142,6 @@ def pretrain(cfg:Config, resume:bool=False) -> dict:
         if improved: atomic_save(state, run/'checkpoint_best.pt')
         append_metrics(run, record)
         if t.progress: print(f"epoch {epoch + 1}: loss {record['loss']:.3f}  i2t@1 {rec['i2t@1']:.2f}  t2i@1 {rec['t2i@1']:.2f}  (chance {rec['chance@1']:.2f})")
+        barrier()
         if t.max_steps and step >= t.max_steps: break
     return record

@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 from .core import seed_everything, default_device, DataError
 from .config import Config, validate
 from .data import scan_dataset, make_split, save_split, apply_split, SegDataset, PairedLoader, rot_flip_or_rotate
-from .engine import prepare_run_dir, atomic_save, append_metrics, read_metrics, autocast, amp_dtype, NonFiniteGuard
+from .engine import (prepare_run_dir, atomic_save, append_metrics, read_metrics, autocast, amp_dtype, NonFiniteGuard,
+                              init_distributed, dist_info, barrier, reduce_mean, reduce_sum, average_gradients, average_buffers, gather_digests)
 from .vlm import VLM
 from .text_mask import TextMaskGenerator
 from .unet import build_segmenter
@@ -92,16 +93,17 @@ def label_split(cfg:Config, train:list) -> dict:
 # %% ../nbs/11b_train.ipynb #3317bcf8
 class LabeledLoader:
     "Yields `{'labeled': batch}` `steps` times per epoch: `batch_size` items from reshuffled passes over `ds`, one running on into the next."
-    def __init__(self, ds, batch_size:int, steps:int, seed:int=0, num_workers:int=0):
+    def __init__(self, ds, batch_size:int, steps:int, seed:int=0, num_workers:int=0, rank:int=0, world:int=1):
         if len(ds) == 0: raise ValueError("LabeledLoader: the labelled dataset is empty")
         self.ds, self.bs, self.steps, self.seed, self.num_workers, self.epoch = ds, batch_size, max(1, steps), seed, num_workers, 0
+        self.rank, self.world = rank, world
     def set_epoch(self, epoch:int): self.epoch = epoch
     def __len__(self): return self.steps
     def __iter__(self):
         from monai.data import DataLoader
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 7919 + 5)
-        need = self.steps * self.bs
-        order = torch.cat([torch.randperm(len(self.ds), generator=g) for _ in range(-(-need // len(self.ds)))])[:need].tolist()
+        need = self.steps * self.bs * self.world                         # one order for all ranks; each takes every world-th item
+        order = torch.cat([torch.randperm(len(self.ds), generator=g) for _ in range(-(-need // len(self.ds)))])[:need][self.rank::self.world].tolist()
         for b in DataLoader(self.ds, batch_size=self.bs, sampler=order, num_workers=self.num_workers): yield {'labeled': b}
 
 # %% ../nbs/11b_train.ipynb #5e07b8c5
@@ -131,11 +133,12 @@ def stage2_data(cfg:Config, run_dir) -> Stage2Data:
     root = stage2_root(cfg, run_dir)
     train, val, test = _split_records(cfg, root)
     split = label_split(cfg, train)
-    save_split(split, run_dir/'split.json')
+    rank, world = dist_info()
+    if rank == 0: save_split(split, run_dir/'split.json')
     lab, unl = apply_split(train, split)
     kw = dict(size=cfg.data.image_size, channels=cfg.data.channels, cache=cfg.data.cache)
     B = t.batch_size
-    steps = max(1, len(unl) // B if unl else len(lab) // B)           # the semi-supervised epoch: one pass over the unlabelled set
+    steps = max(1, len(unl) // (B * world) if unl else len(lab) // (B * world))   # one pass over the unlabelled set, shared by the ranks
     snap = SegDataset((unl or val)[:4], **kw)
     if method == 'full': lab = lab + [replace(r, labeled=True) for r in unl if r.mask is not None]
     lab_ds = SegDataset(lab, transform=rot_flip_or_rotate(), **kw)
@@ -143,9 +146,9 @@ def stage2_data(cfg:Config, run_dir) -> Stage2Data:
     if method in SEMI_METHODS:
         if not unl: raise ValueError(f"semi.method={method!r} needs unlabelled images but data.label_ratio={cfg.data.label_ratio} labels them all; "
                                      "lower the ratio or use method 'full'")
-        loader = PairedLoader(lab_ds, unl_ds, batch_size=B, seed=t.seed, num_workers=t.num_workers)
+        loader = PairedLoader(lab_ds, unl_ds, batch_size=B, seed=t.seed, num_workers=t.num_workers, rank=rank, world=world)
         steps = len(loader)
-    else: loader = LabeledLoader(lab_ds, B, steps, seed=t.seed, num_workers=t.num_workers)
+    else: loader = LabeledLoader(lab_ds, B, steps, seed=t.seed, num_workers=t.num_workers, rank=rank, world=world)
     return Stage2Data(root, split, lab_ds, unl_ds, SegDataset(val, **kw), SegDataset(test, **kw) if test else None, snap, loader, steps)
 
 # %% ../nbs/11b_train.ipynb #6fe67b8e
@@ -178,6 +181,7 @@ class Stage2:
         s, t = cfg.semi, cfg.train
         self.cfg, self.device, self.step = cfg, torch.device(device or 'cpu'), 0
         self.student = build_segmenter(cfg.seg.network, cfg.seg.size, in_channels=cfg.data.channels).to(self.device)
+        self.fwd = self.student                  # what the training step calls: the student, or its DistributedDataParallel wrapper
         self.teacher = make_teacher(self.student) if s.method in SEMI_METHODS else None
         self.generator = None
         if s.method == 'dusss':
@@ -209,7 +213,7 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     xl, yl = lab['image'].to(dev), lab['mask'].to(dev)
     x = xl if unl is None else torch.cat([xl, unl['image'].to(dev)])
     self.student.train()
-    with autocast(amp, dev): logits = self.student(x).float()
+    with autocast(amp, dev): logits = self.fwd(x).float()
     out = {'sup': seg_loss(logits[:len(xl)], yl, cfg.seg.loss)}
     loss = out['sup']
     if unl is not None:
@@ -228,8 +232,9 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
         total = total + out['tg']
     self.opt.zero_grad(set_to_none=True)
     if self.tg_opt is not None: self.tg_opt.zero_grad(set_to_none=True)
-    if not self.guard.check(total, self.step, out): return None
+    if not self.guard.check(reduce_sum(total), self.step, out): return None     # summed over ranks: all skip together
     self.scaler.scale(total).backward()
+    if self.tg_opt is not None: average_gradients(self.generator.trainable_parameters())   # the decoder is not wrapped in DDP
     _clip_step(self.scaler, self.opt, self.student.parameters(), cfg.train.grad_clip)
     if self.tg_opt is not None: _clip_step(self.scaler, self.tg_opt, self.generator.trainable_parameters(), cfg.train.grad_clip)
     self.scaler.update()
@@ -248,9 +253,11 @@ def validate(self:Stage2, ds, batch_size:int=16) -> dict:
     modes = {k: m.training for k, m in nets.items()}
     scores = {k: ([], []) for k in [*nets, *(['_text'] if self.generator is not None else [])]}
     amp, dev = self.cfg.train.amp, self.device
+    rank, world = dist_info()
+    part = ds if world == 1 else torch.utils.data.Subset(ds, range(rank, len(ds), world))   # each rank scores its share
     try:
         for m in nets.values(): m.eval()
-        for b in torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0):
+        for b in torch.utils.data.DataLoader(part, batch_size=batch_size, shuffle=False, num_workers=0):
             x, y = b['image'].to(dev), (b['mask'] > 0.5).float()
             with autocast(amp, dev):
                 preds = {k: m(x).float() > 0 for k, m in nets.items()}
@@ -260,7 +267,12 @@ def validate(self:Stage2, ds, batch_size:int=16) -> dict:
                 scores[k][0].append(compute_dice(p, y, ignore_empty=False)[:, 0]); scores[k][1].append(compute_iou(p, y, ignore_empty=False)[:, 0])
     finally:
         for k, m in nets.items(): m.train(modes[k])
-    return {f'val_{name}{k}': torch.cat(v).mean().item() for k, (d, i) in scores.items() for name, v in (('dice', d), ('iou', i))}
+    def mean(v):
+        v = torch.cat(v) if v else torch.zeros(0)
+        if world == 1: return v.mean().item()
+        s = reduce_sum(torch.tensor([v.sum().item(), len(v)], dtype=torch.float64))          # mean over all images of all ranks
+        return (s[0] / s[1]).item()
+    return {f'val_{name}{k}': mean(v) for k, (d, i) in scores.items() for name, v in (('dice', d), ('iou', i))}
 
 # %% ../nbs/11b_train.ipynb #0fac052b
 @patch
@@ -327,7 +339,7 @@ STAGE1_TRAIN = dict(lr=3e-4, lr_image=1e-3, lr_text=3e-5, batch_size=32)   # the
 def stage1_config(cfg:Config, run_dir, root, n_train:int|None=None) -> Config:
     "The config of the VLM pretrained inside a stage-2 run: same data (`root`) and vlm sections, stage-1 optimisation into `<run_dir>/vlm`."
     t = cfg.train
-    bs = STAGE1_TRAIN['batch_size'] if n_train is None else max(2, min(STAGE1_TRAIN['batch_size'], n_train))
+    bs = STAGE1_TRAIN['batch_size'] if n_train is None else max(2, min(STAGE1_TRAIN['batch_size'], n_train // dist_info()[1]))   # per rank
     train = replace(t, lr=STAGE1_TRAIN['lr'], lr_image=t.lr_image or STAGE1_TRAIN['lr_image'], lr_text=t.lr_text or STAGE1_TRAIN['lr_text'],
                     batch_size=bs, epochs=cfg.semi.pretrain_epochs, scheduler='none', patience=None, out=str(Path(run_dir)/'vlm'))
     return validate(replace(cfg, data=replace(cfg.data, path=str(root)), train=train))
@@ -338,12 +350,12 @@ def pretrain_vlm(cfg:Config, run_dir, data:Stage2Data) -> Path:
     n_train = len(data.split['labeled']) + len(data.split['unlabeled'])
     pcfg = stage1_config(cfg, run_dir, data.root, n_train)
     out = Path(pcfg.train.out)
-    if cfg.train.progress: print(f"stage 1: pretraining the VLM into {out} ({pcfg.train.epochs} epochs)")
+    if cfg.train.progress and dist_info()[0] == 0: print(f"stage 1: pretraining the VLM into {out} ({pcfg.train.epochs} epochs)")
     pretrain(pcfg, resume=(out/'checkpoint_last.pt').is_file())
     return out
 
 # %% ../nbs/11b_train.ipynb #7ae14f07
-def _final_eval(cfg:Config, run:Path, data:Stage2Data, device) -> dict:
+def _final_eval(cfg:Config, run:Path, data:Stage2Data, device, extra:dict|None=None) -> dict:
     f = run/'checkpoint_best.pt' if (run/'checkpoint_best.pt').is_file() else run/'checkpoint_last.pt'
     ck = torch.load(f, map_location=device, weights_only=False)
     student = build_segmenter(cfg.seg.network, cfg.seg.size, in_channels=cfg.data.channels)
@@ -352,7 +364,7 @@ def _final_eval(cfg:Config, run:Path, data:Stage2Data, device) -> dict:
     df = evaluate_segmenter(student, ds, device, batch_size=cfg.train.batch_size, progress=cfg.train.progress)
     df.to_csv(run/'test_per_image.csv', index=False)
     res = {'method': cfg.semi.method, 'split': split, **summarize(df), 'best_epoch': ck['epoch'], 'best_val_dice': ck['best'],
-           'epochs_run': len(read_metrics(run)), 'steps': ck['step'], 'label_ratio': data.split['ratio']}
+           'epochs_run': len(read_metrics(run)), 'steps': ck['step'], 'label_ratio': data.split['ratio'], **(extra or {})}
     (run/'results.json').write_text(json.dumps(res, indent=1))
     return res
 
@@ -362,12 +374,15 @@ def _epoch_line(r:dict) -> str:
     return f"epoch {r['epoch'] + 1}: loss {r['loss']:.3f}  val Dice {r['val_dice']:.3f}{extra}  lr {r['lr']:.2g}"
 
 def train(cfg:Config, resume:bool=False) -> dict:
-    "Run stage 2 as `cfg` says (pretraining a VLM first for 'dusss' without `semi.vlm_checkpoint`); returns the test summary (also in `results.json`)."
+    "Run stage 2 as `cfg` says (pretraining a VLM first for 'dusss' without `semi.vlm_checkpoint`; under torchrun with DistributedDataParallel, rank 0 writing); returns the test summary (also in `results.json`; {} on other ranks)."
     t, s = cfg.train, cfg.semi
     if s.method == 'dusss' and s.vlm_checkpoint is not None: _stage1_file(s.vlm_checkpoint)   # a wrong path fails before any work
     seed_everything(t.seed, t.deterministic)
-    device = default_device(t.device)
-    run = prepare_run_dir(t.out, cfg, device, resume=resume)
+    device = init_distributed(t.device)
+    rank, world = dist_info(); main = rank == 0
+    run = prepare_run_dir(t.out, cfg, device, resume=resume) if main else Path(t.out)
+    if main: stage2_root(cfg, run)                                           # the synthetic set is generated once, by rank 0
+    barrier()
     data = stage2_data(cfg, run)
     last, best_f, snap_f = run/'checkpoint_last.pt', run/'checkpoint_best.pt', run/'snapshots.pt'
     vlm = None
@@ -386,15 +401,18 @@ def train(cfg:Config, resume:bool=False) -> dict:
         if sched is not None: sched.load_state_dict(ck['scheduler'])
         epoch0, best, bad = ck['epoch'] + 1, ck['best'], ck['bad_epochs']; _set_rng_state(ck['rng'])
         if snap_f.is_file(): snaps = torch.load(snap_f, weights_only=False)
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        st.fwd = DDP(st.student, device_ids=[device.index] if device.type == 'cuda' else None)
     for epoch in range(epoch0, t.epochs):
         if t.patience and bad >= t.patience:
-            if t.progress: print(f"early stop: no better validation Dice for {bad} epochs")
+            if t.progress and main: print(f"early stop: no better validation Dice for {bad} epochs")
             break
         if t.max_steps and st.step >= t.max_steps: break
         data.loader.set_epoch(epoch)
         sums, n, t0 = {}, 0, time.time()
         lr = st.opt.param_groups[0]['lr']
-        bar = tqdm(data.loader, desc=f"{s.method} {epoch + 1}/{t.epochs}", disable=not t.progress, leave=False)
+        bar = tqdm(data.loader, desc=f"{s.method} {epoch + 1}/{t.epochs}", disable=not t.progress or not main, leave=False)
         for i, batch in enumerate(bar):
             out = st.train_step(batch, epoch + i / data.steps_per_epoch)
             if out is None: continue                                             # non-finite loss: skipped (NonFiniteGuard)
@@ -403,12 +421,16 @@ def train(cfg:Config, resume:bool=False) -> dict:
             if t.max_steps and st.step >= t.max_steps: break
         if sched is not None: sched.step()
         train_s = time.time() - t0
-        val = st.validate(data.val, batch_size=max(t.batch_size, 16))
-        snaps['epochs'][epoch] = st.snapshot(data.snap)
-        record = {'epoch': epoch, 'step': st.step, 'lr': lr, **{k: v / max(n, 1) for k, v in sums.items()}, **val,
-                  'images_per_s': n * t.batch_size * (2 if st.teacher is not None else 1) / max(train_s, 1e-9), 'time_s': time.time() - t0}
+        for net in (st.student, st.teacher):                                 # one set of BatchNorm statistics across ranks
+            if net is not None: average_buffers(net)
+        val = st.validate(data.val, batch_size=max(t.batch_size, 16))           # reduced over ranks: the same on every rank
+        means = reduce_mean({k: v / max(n, 1) for k, v in sums.items()})
         improved = val['val_dice'] > best
         best, bad = (val['val_dice'], 0) if improved else (best, bad + 1)
+        if not main: continue
+        snaps['epochs'][epoch] = st.snapshot(data.snap)
+        record = {'epoch': epoch, 'step': st.step, 'lr': lr, **means, **val, 'world_size': world,
+                  'images_per_s': n * t.batch_size * world * (2 if st.teacher is not None else 1) / max(train_s, 1e-9), 'time_s': time.time() - t0}
         state = {**st.state_dict(), 'scheduler': sched.state_dict() if sched is not None else None, 'rng': _rng_state(),
                  'epoch': epoch, 'best': best, 'bad_epochs': bad, 'config': cfg, 'metrics': record}
         atomic_save(state, last)
@@ -416,7 +438,10 @@ def train(cfg:Config, resume:bool=False) -> dict:
         atomic_save(snaps, snap_f)
         append_metrics(run, record)
         if t.progress: print(_epoch_line(record))
-    return _final_eval(cfg, run, data, device)
+    digests = gather_digests(st.student.state_dict(), st.teacher.state_dict() if st.teacher is not None else {})
+    res = _final_eval(cfg, run, data, device, {'world_size': world, 'rank_digests': digests}) if main else {}
+    barrier()
+    return res
 
 # %% ../nbs/11b_train.ipynb #d8265552
 def _stage2_file(path) -> Path:
