@@ -6,12 +6,12 @@
 __all__ = ['cmd_synth', 'cmd_check_data', 'cmd_pretrain', 'cmd_bench', 'cmd_train', 'cmd_evaluate', 'cmd_demo', 'cmd_report',
            'build_parser', 'main']
 
-# %% ../nbs/16_cli.ipynb #70b7436c
+# %% ../nbs/16_cli.ipynb #c6d8b849
 import argparse, json, os, sys
 from pathlib import Path
 from . import __version__
 
-# %% ../nbs/16_cli.ipynb #3ae93f3d
+# %% ../nbs/16_cli.ipynb #e559ae14
 def cmd_synth(args) -> int:
     "Write the synthetic chest X-ray set in the LViT layout."
     from dusss_kit.synth import write_synth_dataset
@@ -21,7 +21,7 @@ def cmd_synth(args) -> int:
     print(f"wrote {args.n_train} train / {args.n_val} val / {args.n_test} test images ({args.size}×{args.size}) to {out}")
     return 0
 
-# %% ../nbs/16_cli.ipynb #3168b377
+# %% ../nbs/16_cli.ipynb #16f06bf8
 def cmd_check_data(args) -> int:
     "Summarise a dataset folder per split; exit 1 listing every problem."
     from dusss_kit.data import check_data, format_check
@@ -30,7 +30,7 @@ def cmd_check_data(args) -> int:
     print(json.dumps(res, indent=1, default=str) if args.json else format_check(res))
     return 1 if res['problems'] else 0
 
-# %% ../nbs/16_cli.ipynb #66156cf3
+# %% ../nbs/16_cli.ipynb #24ef2dcc
 def cmd_pretrain(args) -> int:
     "Stage-1 pretraining from a config file (shipped name or path) with `--set key=value` overrides."
     from dusss_kit.config import load_config, config_path
@@ -43,14 +43,17 @@ def cmd_pretrain(args) -> int:
           f"t2i@1 {rec.get('t2i@1', 0):.2f}  (chance {rec.get('chance@1', 0):.2f})")
     return 0
 
-# %% ../nbs/16_cli.ipynb #4f1b18ec
+# %% ../nbs/16_cli.ipynb #d8f8432f
 def cmd_bench(args) -> int:
-    "Print the stage-1 throughput table (CPU size; paper size fp32 vs bf16 when a GPU is present)."
-    from dusss_kit.bench import pretrain_table, format_table
-    print(format_table(pretrain_table(steps=args.steps, warmup=args.warmup, quick=args.quick)))
+    "Print throughput tables: stage-1 steps, stage-2 steps and evaluation (CPU size; on a GPU also the paper size, fp32 eager vs bf16)."
+    from dusss_kit.bench import pretrain_table, stage2_table, format_table
+    rows = []
+    if args.stage in ('1', 'all'): rows += pretrain_table(steps=args.steps, warmup=args.warmup, quick=args.quick)
+    if args.stage in ('2', 'all'): rows += stage2_table(steps=args.steps, warmup=args.warmup, quick=args.quick)
+    print(format_table(rows))
     return 0
 
-# %% ../nbs/16_cli.ipynb #e388902c
+# %% ../nbs/16_cli.ipynb #ba6173f9
 def cmd_train(args) -> int:
     "Stage-2 training (DuSSS or a baseline) from a config file with `--set key=value` overrides; prints the test summary."
     from dusss_kit.config import load_config, config_path
@@ -63,7 +66,7 @@ def cmd_train(args) -> int:
     print(format_summary({**res, 'model': 'best student', 'checkpoint': str(Path(cfg.train.out)/'checkpoint_best.pt')}))
     return 0
 
-# %% ../nbs/16_cli.ipynb #0743e8b6
+# %% ../nbs/16_cli.ipynb #3f460229
 def cmd_evaluate(args) -> int:
     "Score a stage-2 checkpoint on a dataset split: write the per-image CSV, print Dice / IoU / HD95 mean ± SD."
     from dusss_kit.train import evaluate_checkpoint, format_summary
@@ -75,7 +78,7 @@ def cmd_evaluate(args) -> int:
     print(format_summary(summary)); print(f"per-image table: {csv}")
     return 0
 
-# %% ../nbs/16_cli.ipynb #272dde08
+# %% ../nbs/16_cli.ipynb #25be654b
 def cmd_demo(args) -> int:
     "The main job: dataset, VLM, supervised / Mean Teacher / DuSSS, results table and figures in one run folder."
     from dusss_kit.demo import run_demo, DEMO_METHODS
@@ -86,7 +89,7 @@ def cmd_demo(args) -> int:
     print(f"run folder {args.out}: results.md, results.csv, curves.png, refinement.png, report.md, summary.json; one folder per method and vlm/")
     return 0
 
-# %% ../nbs/16_cli.ipynb #d57f33d6
+# %% ../nbs/16_cli.ipynb #ca5c2651
 def cmd_report(args) -> int:
     "Write report.md and report.png comparing stage-2 runs (or demo folders) with the published tables; print the markdown."
     from dusss_kit.report import write_report
@@ -94,7 +97,7 @@ def cmd_report(args) -> int:
     print(md); print(f"written: {Path(args.out)/'report.md'}, {Path(args.out)/'report.png'}")
     return 0
 
-# %% ../nbs/16_cli.ipynb #9c267ae1
+# %% ../nbs/16_cli.ipynb #a135bb83
 def build_parser() -> argparse.ArgumentParser:
     "The `dusss` argument parser with all subcommands."
     p = argparse.ArgumentParser(prog='dusss', description="dusss_kit: text-guided semi-supervised medical image segmentation (DuSSS / AMVLM).")
@@ -166,15 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument('runs', nargs='+', metavar='RUN', help="stage-2 run folders or demo folders")
     rp.add_argument('--out', default='runs/report', help="where report.md and report.png go (default: runs/report)")
     rp.set_defaults(func=cmd_report)
-    bn = sub.add_parser('bench', help="print throughput and peak memory (stage 1 for now)",
-                        description="Time stage-1 training steps: the CPU size on the CPU and, when a GPU is present, the paper size "
-                                    "in fp32 and bf16, each as a ratio of its baseline measured in the same run.")
+    bn = sub.add_parser('bench', help="print throughput and peak memory of stage-1 steps, stage-2 steps and evaluation",
+                        description="Time stage-1 training steps, full stage-2 steps (student, teacher, text mask, both optimisers) and "
+                                    "evaluation: the CPU size on the CPU and, when a GPU is present, the paper size in fp32 eager and "
+                                    "bf16, each as a ratio of its baseline measured in the same run. CPU cases run in fresh processes.")
+    bn.add_argument('--stage', choices=['1', '2', 'all'], default='all', help="which tables (default: all)")
     bn.add_argument('--steps', type=int, default=5); bn.add_argument('--warmup', type=int, default=2)
     bn.add_argument('--quick', action='store_true', help="tiny sizes (a smoke test of the benchmark itself)")
     bn.set_defaults(func=cmd_bench)
     return p
 
-# %% ../nbs/16_cli.ipynb #c6498633
+# %% ../nbs/16_cli.ipynb #cf7c0331
 def main(argv=None) -> int:
     "Entry point of the `dusss` command."
     from dusss_kit.core import DataError
