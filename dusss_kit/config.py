@@ -25,6 +25,7 @@ class DataConfig:
     val_fraction: float = 0.2      # held-out pairs for retrieval when the dataset has no val split
     label_ratio: float = 0.25      # stage 2: fraction of training images with masks
     split_seed: int = 0
+    split_file: str|None = None    # stage 2: a split JSON (`dusss split`, or a run's split.json) to use instead of drawing label_ratio with split_seed
 
 @dataclass
 class VLMConfig:

@@ -18,7 +18,7 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .core import seed_everything, default_device, DataError
 from .config import Config, validate
-from .data import scan_dataset, make_split, save_split, apply_split, SegDataset, PairedLoader, rot_flip_or_rotate
+from .data import scan_dataset, make_split, save_split, load_split, apply_split, SegDataset, PairedLoader, rot_flip_or_rotate
 from .engine import (prepare_run_dir, atomic_save, append_metrics, read_metrics, autocast, amp_dtype, NonFiniteGuard,
                               init_distributed, dist_info, barrier, reduce_mean, reduce_sum, average_gradients, average_buffers, gather_digests)
 from .vlm import VLM
@@ -83,7 +83,16 @@ def _split_records(cfg:Config, root:Path) -> tuple:
     return train, val, test
 
 def label_split(cfg:Config, train:list) -> dict:
-    "Labelled/unlabelled ids of the training records: the dataset's own split if some have no mask, else `make_split(ratio, seed)`."
+    "Labelled/unlabelled ids of the training records: `data.split_file` if given, else the dataset's own split if some have no mask, else `make_split(ratio, seed)`."
+    if cfg.data.split_file is not None:
+        f = Path(cfg.data.split_file).expanduser()
+        sp = load_split(f)
+        ids, named = {r.id for r in train}, set(sp['labeled']) | set(sp['unlabeled'])
+        if named - ids: raise DataError(f"{f}: {len(named - ids)} id(s) are not training images of this dataset, e.g. {sorted(named - ids)[:3]}")
+        nomask = sorted(r.id for r in train if r.id in set(sp['labeled']) and r.mask is None)
+        if nomask: raise DataError(f"{f}: labelled id(s) without a mask: {nomask[:3]}")
+        if not sp['labeled']: raise DataError(f"{f}: no labelled ids")
+        return {**sp, 'ratio': len(sp['labeled']) / max(1, len(sp['labeled']) + len(sp['unlabeled'])), 'source': str(f)}
     if any(r.mask is None for r in train):
         lab = sorted(r.id for r in train if r.mask is not None)
         return {'ratio': len(lab) / len(train), 'seed': None, 'source': 'dataset', 'labeled': lab,
