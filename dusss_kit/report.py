@@ -108,6 +108,9 @@ def report_table(runs:pd.DataFrame, paper:pd.DataFrame|None=None) -> str:
     agg = aggregate_runs(runs)
     lines = ["Dice and IoU in % on the test split, as the papers print them. Kit rows: mean over runs, ± sd across seeds when there are several; "
              "HD95 in pixels (the papers have none). Δ = kit − paper, in points."]
+    other = sorted(set(runs.split.dropna()) - {'test'}) if 'split' in runs else []
+    if other: lines += ['', f"**Caution**: some runs were scored on the {', '.join(other)} split (their dataset has no test split), "
+                            f"so their Δ compares unlike sets: {', '.join(sorted(runs.run[runs.split.isin(other)].map(lambda p: Path(p).name)))}."]
     for (ds, ratio), grp in _sections(agg, paper):
         lines += ['', f"## {ds}, {ratio:.0%} labels", '']
         pub = paper[paper.dataset == ds]
