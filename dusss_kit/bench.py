@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['REPORTS', 'bench_pretrain', 'pretrain_table', 'format_table', 'bench_stage2', 'bench_eval', 'stage2_table']
 
-# %% ../nbs/17_bench.ipynb #edf361cb
+# %% ../nbs/17_bench.ipynb #90ecb612
 import gc, resource, time
 from dataclasses import asdict
 import torch
@@ -13,7 +13,7 @@ from .config import VLMConfig
 from .engine import autocast
 from .vlm import VLM
 
-# %% ../nbs/17_bench.ipynb #703da431
+# %% ../nbs/17_bench.ipynb #3a596e36
 REPORTS = ["Bilateral pulmonary infection, two infected areas, upper left lung and lower right lung.",
            "Unilateral pulmonary infection, one infected area, all left lung.",
            "Bilateral pulmonary infection, three infected areas, all left lung and upper middle right lung.",
@@ -27,6 +27,15 @@ def _peak_mb(device) -> float:
             if line.startswith('VmHWM:'): return int(line.split()[1]) / 1024
     except OSError: pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
+
+def _seconds_per_step(step, steps:int, warmup:int, device) -> float:
+    "Mean wall-clock seconds of `step()` over `steps` calls after `warmup` (CUDA synchronised around the timed calls)."
+    for _ in range(warmup): step()
+    if device.type == 'cuda': torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    for _ in range(steps): step()
+    if device.type == 'cuda': torch.cuda.synchronize(device)
+    return (time.perf_counter() - t0) / steps
 
 def _isolated(fn, **kwargs) -> dict:
     "Run `fn(**kwargs)` (a bench function of this module) in a fresh Python process on the CPU, so its peak memory is its own."
@@ -53,18 +62,13 @@ def bench_pretrain(vlm:VLMConfig|dict, image_size:int=224, batch_size:int=16, st
     def step():
         with autocast(amp, device): out = model.loss(batch)
         opt.zero_grad(set_to_none=True); out['loss'].backward(); opt.step(); model.update_momentum()
-    for _ in range(warmup): step()
-    if device.type == 'cuda': torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
-    for _ in range(steps): step()
-    if device.type == 'cuda': torch.cuda.synchronize(device)
-    dt = (time.perf_counter() - t0) / steps
+    dt = _seconds_per_step(step, steps, warmup, device)
     res = {'pairs_per_s': batch_size / dt, 's_per_step': dt, 'peak_mb': _peak_mb(device)}
     del model, opt; gc.collect()
     if device.type == 'cuda': torch.cuda.empty_cache()
     return res
 
-# %% ../nbs/17_bench.ipynb #19ae67d0
+# %% ../nbs/17_bench.ipynb #eda66ef6
 def pretrain_table(steps:int=5, warmup:int=2, cpu_batch:int=16, gpu_batch:int=32, text_model=None, quick:bool=False) -> list:
     "Rows of stage-1 throughput: CPU size on CPU (fp32) and, with CUDA, paper size fp32 vs bf16 (ratios vs fp32)."
     rows = []
@@ -88,7 +92,7 @@ def format_table(rows:list) -> str:
         out.append(f"| {r['case']} | {rate:.1f} {unit} | {r['s_per_step']:.3f} | {r['peak_mb']:.0f} | {r['ratio']:.2f} |")
     return '\n'.join(out)
 
-# %% ../nbs/17_bench.ipynb #e43a9126
+# %% ../nbs/17_bench.ipynb #74bd6004
 def _stage2(method:str, seg_size:str, vlm_encoder:str, image_size:int, amp:str, device, quick:bool=False):
     from .config import Config, SegConfig, SemiConfig, TrainConfig, DataConfig
     from .train import Stage2
@@ -114,12 +118,7 @@ def bench_stage2(method:str='dusss', seg_size:str='cpu', vlm_encoder:str='cpu', 
                          'mask': (torch.rand(B, 1, image_size, image_size, device=device) > 0.9).float()},
              'unlabeled': {'image': _images(B, image_size, device, channels_last), 'report': reps}}
     if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device)
-    for _ in range(warmup): st.train_step(batch)
-    if device.type == 'cuda': torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
-    for _ in range(steps): st.train_step(batch)
-    if device.type == 'cuda': torch.cuda.synchronize(device)
-    dt = (time.perf_counter() - t0) / steps
+    dt = _seconds_per_step(lambda: st.train_step(batch), steps, warmup, device)
     n = 2 * B if st.teacher is not None else B
     return {'images_per_s': n / dt, 's_per_step': dt, 'peak_mb': _peak_mb(device)}
 
@@ -135,15 +134,10 @@ def bench_eval(seg_size:str='cpu', image_size:int=96, batch_size:int=16, steps:i
     if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device)
     def step():
         with autocast(amp, device): net(x)
-    for _ in range(warmup): step()
-    if device.type == 'cuda': torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
-    for _ in range(steps): step()
-    if device.type == 'cuda': torch.cuda.synchronize(device)
-    dt = (time.perf_counter() - t0) / steps
+    dt = _seconds_per_step(step, steps, warmup, device)
     return {'images_per_s': batch_size / dt, 's_per_step': dt, 'peak_mb': _peak_mb(device)}
 
-# %% ../nbs/17_bench.ipynb #cfb6ee5e
+# %% ../nbs/17_bench.ipynb #a6fe8c83
 def stage2_table(steps:int=3, warmup:int=1, quick:bool=False) -> list:
     "Rows of stage-2 step and evaluation throughput: CPU size on the CPU (fp32 eager vs channels_last) and, with CUDA, the paper size fp32 eager vs bf16 + channels_last."
     rows = []

@@ -6,7 +6,7 @@
 __all__ = ['DEMO_METHODS', 'demo_configs', 'results_table', 'format_results', 'plot_demo_curves', 'run_demo']
 
 # %% ../nbs/15_demo.ipynb #f23e02a3
-import json, resource, time, sys
+import json, time, sys
 from dataclasses import replace
 from pathlib import Path
 import pandas as pd
@@ -14,6 +14,7 @@ import torch
 from .core import in_test
 from .config import Config, load_config, config_path, validate
 from .engine import read_metrics, env_info
+from .bench import _peak_mb           # this process's peak resident memory
 
 # %% ../nbs/15_demo.ipynb #71d06770
 DEMO_METHODS = ('supervised', 'mean_teacher', 'dusss')
@@ -83,8 +84,6 @@ def plot_demo_curves(out, methods=DEMO_METHODS, size:float=3.4):
     return fig
 
 # %% ../nbs/15_demo.ipynb #e1ca286f
-def _peak_mb() -> float: return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux reports KiB
-
 def _finished(run:Path) -> bool: return (run/'results.json').is_file()
 
 def run_demo(out='runs/demo', data=None, config='demo_cpu', sets=(), methods=DEMO_METHODS, resume:bool=False,
@@ -130,7 +129,7 @@ def run_demo(out='runs/demo', data=None, config='demo_cpu', sets=(), methods=DEM
         from dusss_kit.report import write_report
         write_report([out], out)                                            # report.md / report.png: beside the published figures
     summary = {'out': str(out), 'data': str(root), 'config': config, 'sets': list(sets), 'methods': list(methods),
-               'times_s': times, 'total_s': sum(times.values()), 'this_call_s': time.time() - t_all, 'peak_rss_mb': _peak_mb(),
+               'times_s': times, 'total_s': sum(times.values()), 'this_call_s': time.time() - t_all, 'peak_rss_mb': _peak_mb('cpu'),
                'results': df.to_dict('records'), 'env': env_info()}
     (out/'summary.json').write_text(json.dumps(summary, indent=1, default=str))
     return summary

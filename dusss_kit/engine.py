@@ -162,10 +162,10 @@ def reduce_mean(d:dict) -> dict:
     return dict(zip(keys, t.tolist()))
 
 def reduce_sum(t:torch.Tensor) -> torch.Tensor:
-    "A tensor summed over the ranks (a copy; NaN on any rank makes the sum NaN)."
+    "A tensor summed over the ranks (detached; a copy under several ranks; NaN on any rank makes the sum NaN)."
     import torch.distributed as dist
-    t = t.detach().clone()
-    if dist_info()[1] > 1: dist.all_reduce(t)
+    if dist_info()[1] == 1: return t.detach()                            # called every step: no copy in a single process
+    t = t.detach().clone(); dist.all_reduce(t)
     return t
 
 def average_gradients(params) -> None:
