@@ -75,6 +75,7 @@ class TrainConfig:
     patience: int|None = None            # early stopping on validation Dice (paper: 20, code: 50); None = off
     max_bad_steps: int = 5               # stop after this many consecutive NaN/inf losses (each one is skipped with a warning)
     precise_bn: int = 8                  # stage 1: re-estimate BatchNorm statistics over this many training batches before each evaluation (0 = off)
+    channels_last: bool = False          # stage 2: the segmenter and its inputs in channels_last memory layout (faster convolutions on CPUs and GPUs; the authors' code: off)
 
 @dataclass
 class SegConfig:

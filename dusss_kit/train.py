@@ -190,6 +190,7 @@ class Stage2:
         s, t = cfg.semi, cfg.train
         self.cfg, self.device, self.step = cfg, torch.device(device or 'cpu'), 0
         self.student = build_segmenter(cfg.seg.network, cfg.seg.size, in_channels=cfg.data.channels).to(self.device)
+        if t.channels_last: self.student.to(memory_format=torch.channels_last)   # the teacher copies the layout
         self.fwd = self.student                  # what the training step calls: the student, or its DistributedDataParallel wrapper
         self.teacher = make_teacher(self.student) if s.method in SEMI_METHODS else None
         self.generator = None
@@ -200,6 +201,10 @@ class Stage2:
         self.tg_opt = self.generator.make_optimizer(s.tg_lr) if self.generator is not None and s.tg else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp_dtype(t.amp, self.device) == torch.float16)
         self.guard = NonFiniteGuard(t.max_bad_steps)
+
+    def _layout(self, x:torch.Tensor) -> torch.Tensor:
+        "`x` in the segmenter's memory layout (`train.channels_last`)."
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.train.channels_last else x
 
     def __repr__(self):
         parts = [f"student {sum(p.numel() for p in self.student.parameters()):,} parameters"]
@@ -220,7 +225,7 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     cfg, s, dev, amp = self.cfg, self.cfg.semi, self.device, self.cfg.train.amp
     lab, unl = batch['labeled'], batch.get('unlabeled') if self.teacher is not None else None
     xl, yl = lab['image'].to(dev), lab['mask'].to(dev)
-    x = xl if unl is None else torch.cat([xl, unl['image'].to(dev)])
+    x = self._layout(xl if unl is None else torch.cat([xl, unl['image'].to(dev)]))
     self.student.train()
     with autocast(amp, dev): logits = self.fwd(x).float()
     out = {'sup': seg_loss(logits[:len(xl)], yl, cfg.seg.loss)}
@@ -267,7 +272,7 @@ def validate(self:Stage2, ds, batch_size:int=16) -> dict:
     try:
         for m in nets.values(): m.eval()
         for b in torch.utils.data.DataLoader(part, batch_size=batch_size, shuffle=False, num_workers=0):
-            x, y = b['image'].to(dev), (b['mask'] > 0.5).float()
+            x, y = self._layout(b['image'].to(dev)), (b['mask'] > 0.5).float()
             with autocast(amp, dev):
                 preds = {k: m(x).float() > 0 for k, m in nets.items()}
                 if self.generator is not None: preds['_text'] = self.generator(x, list(b['report']))['soft'].float() > 0.5
@@ -289,7 +294,7 @@ def validate(self:Stage2, ds, batch_size:int=16) -> dict:
 def snapshot(self:Stage2, ds) -> dict:
     "`teacher` (or `student` without a teacher) probability, and for 'dusss' the `text` mask and `merged` pseudo label, of all items of `ds` (float16, CPU)."
     b = next(iter(torch.utils.data.DataLoader(ds, batch_size=len(ds), shuffle=False, num_workers=0)))
-    x, net = b['image'].to(self.device), self.teacher if self.teacher is not None else self.student
+    x, net = self._layout(b['image'].to(self.device)), self.teacher if self.teacher is not None else self.student
     was = net.training; net.eval()
     try:
         with autocast(self.cfg.train.amp, self.device):
