@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['TEXT_SOURCES', 'TEXT_CACHE_MAX', 'GatedUpBlock', 'GroundingDecoder', 'TextMaskGenerator', 'batch_mean_text',
            'soft_text_mask', 'mask_logits', 'neighbour_offsets', 'neighbours', 'pamr_affinity', 'pamr_refine',
-           'text_mask_dice']
+           'text_mask_dice', 'text_mask_auc']
 
 # %% ../nbs/09_text_mask.ipynb #242c541b
 import math
@@ -227,3 +227,28 @@ def text_mask_dice(generator:TextMaskGenerator, dataset, threshold:float=0.5, ba
     if not dice: raise ValueError("text_mask_dice: the dataset is empty")
     dice, iou, base = torch.cat(dice), torch.cat(iou), torch.cat(base)
     return {'dice': dice.mean().item(), 'iou': iou.mean().item(), 'dice_all_foreground': base.mean().item(), 'n': len(dice), 'per_image': dice}
+
+# %% ../nbs/09_text_mask.ipynb #dc2c600d
+@torch.no_grad()
+def text_mask_auc(generator:TextMaskGenerator, dataset, batch_size:int=8, pamr:bool|None=None, max_items:int|None=None) -> dict:
+    """Pixel ROC AUC of the soft text mask against the ground-truth masks of `dataset`, pooled over all pixels: `auc` with each image's
+    own report, `auc_shuffled` with the next image's report (the control: what the image alone explains), `n` images."""
+    from monai.metrics import compute_roc_auc
+    if max_items is not None: dataset = torch.utils.data.Subset(dataset, range(min(max_items, len(dataset))))
+    items = list(torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0))
+    if not items: raise ValueError("text_mask_auc: the dataset is empty")
+    reports = [r for b in items for r in b['report']]
+    others = reports[1:] + reports[:1]
+    was = generator.training; generator.eval()
+    own, shuffled, ys, k = [], [], [], 0
+    try:
+        for b in items:
+            n = len(b['report'])
+            own.append(generator(b['image'], list(b['report']), pamr=pamr)['soft'].cpu().flatten())
+            shuffled.append(generator(b['image'], others[k:k + n], pamr=pamr)['soft'].cpu().flatten())
+            ys.append((b['mask'] > 0.5).flatten().float()); k += n
+    finally: generator.train(was)
+    y = torch.cat(ys)
+    if y.min() == y.max(): raise ValueError("text_mask_auc: the masks of the dataset are all empty or all full; AUC needs both classes")
+    auc = lambda s: float(compute_roc_auc(torch.cat(s), y))
+    return {'auc': auc(own), 'auc_shuffled': auc(shuffled), 'n': len(reports)}

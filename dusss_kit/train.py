@@ -22,7 +22,7 @@ from .data import scan_dataset, make_split, save_split, load_split, apply_split,
 from .engine import (prepare_run_dir, atomic_save, append_metrics, read_metrics, autocast, amp_dtype, NonFiniteGuard,
                               init_distributed, dist_info, barrier, reduce_mean, reduce_sum, average_gradients, average_buffers, gather_digests)
 from .vlm import VLM
-from .text_mask import TextMaskGenerator
+from .text_mask import TextMaskGenerator, text_mask_dice, text_mask_auc
 from .unet import build_segmenter
 from .seg_losses import seg_loss
 from .semisup import make_teacher, ema_update, merge_pseudo_label
@@ -369,7 +369,7 @@ def pretrain_vlm(cfg:Config, run_dir, data:Stage2Data) -> Path:
     return out
 
 # %% ../nbs/11b_train.ipynb #7ae14f07
-def _final_eval(cfg:Config, run:Path, data:Stage2Data, device, extra:dict|None=None) -> dict:
+def _final_eval(cfg:Config, run:Path, data:Stage2Data, device, extra:dict|None=None, generator:TextMaskGenerator|None=None) -> dict:
     f = run/'checkpoint_best.pt' if (run/'checkpoint_best.pt').is_file() else run/'checkpoint_last.pt'
     ck = torch.load(f, map_location=device, weights_only=False)
     student = build_segmenter(cfg.seg.network, cfg.seg.size, in_channels=cfg.data.channels)
@@ -379,6 +379,11 @@ def _final_eval(cfg:Config, run:Path, data:Stage2Data, device, extra:dict|None=N
     df.to_csv(run/'test_per_image.csv', index=False)
     res = {'method': cfg.semi.method, 'split': split, **summarize(df), 'best_epoch': ck['epoch'], 'best_val_dice': ck['best'],
            'epochs_run': len(read_metrics(run)), 'steps': ck['step'], 'label_ratio': data.split['ratio'], **(extra or {})}
+    if generator is not None and 'text_mask' in ck:                          # the text mask on its own, from the same checkpoint
+        generator.load_state_dict(ck['text_mask'], strict=False)
+        d, a = text_mask_dice(generator, ds, batch_size=cfg.train.batch_size), text_mask_auc(generator, ds, batch_size=cfg.train.batch_size)
+        res.update(text_dice=d['dice'], text_dice_sd=d['per_image'].std().item(), text_dice_all_foreground=d['dice_all_foreground'],
+                   text_auc=a['auc'], text_auc_shuffled=a['auc_shuffled'])
     (run/'results.json').write_text(json.dumps(res, indent=1))
     return res
 
@@ -453,7 +458,7 @@ def train(cfg:Config, resume:bool=False) -> dict:
         append_metrics(run, record)
         if t.progress: print(_epoch_line(record))
     digests = gather_digests(st.student.state_dict(), st.teacher.state_dict() if st.teacher is not None else {})
-    res = _final_eval(cfg, run, data, device, {'world_size': world, 'rank_digests': digests}) if main else {}
+    res = _final_eval(cfg, run, data, device, {'world_size': world, 'rank_digests': digests}, st.generator) if main else {}
     barrier()
     return res
 
