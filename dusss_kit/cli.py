@@ -60,12 +60,32 @@ def cmd_pretrain(args) -> int:
     return 0
 
 # %% ../nbs/16_cli.ipynb #73280b55
+def _int_list(s:str) -> tuple:
+    "A comma-separated list of positive integers, e.g. '128,224,448' (an argparse type)."
+    try: vals = tuple(int(v) for v in s.split(','))
+    except ValueError: vals = ()
+    if not vals or min(vals) < 1: raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, e.g. 128,224,448; got {s!r}")
+    return vals
+
 def cmd_bench(args) -> int:
-    "Print throughput tables: stage-1 steps, stage-2 steps and evaluation (CPU size; on a GPU also the paper size, fp32 eager vs bf16)."
-    from dusss_kit.bench import pretrain_table, stage2_table, format_table
+    "Print throughput tables: stage-1 steps, stage-2 steps and evaluation (CPU size; on a GPU also the paper size, fp32 eager vs bf16); or, with `--stage scaling`, step time and peak memory per image size and batch (`--out` saves the plot)."
+    from dusss_kit.bench import pretrain_table, stage2_table, format_table, scaling_table, format_scaling, plot_scaling
+    if args.out and args.stage != 'scaling': raise ValueError("--out saves the scaling plot: use it with --stage scaling")
+    if args.stage == 'scaling':
+        tiny = dict(sizes=(32, 64), batches=(2, 4), seg_size='tiny', vlm_encoder='tiny', quick=True) if args.quick else {}
+        kw = {**tiny, **{k: v for k, v in dict(sizes=args.sizes, batches=args.batches).items() if v}}
+        rows = scaling_table(**kw, steps=args.steps, warmup=args.warmup, progress=True)
+        print(format_scaling(rows))
+        if args.out:
+            import matplotlib.pyplot as plt
+            out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
+            fig = plot_scaling(rows); fig.savefig(out, dpi=110); plt.close(fig)
+            print(f"plot: {out}")
+        return 0
+    steps, warmup = args.steps or 5, 2 if args.warmup is None else args.warmup
     rows = []
-    if args.stage in ('1', 'all'): rows += pretrain_table(steps=args.steps, warmup=args.warmup, quick=args.quick)
-    if args.stage in ('2', 'all'): rows += stage2_table(steps=args.steps, warmup=args.warmup, quick=args.quick)
+    if args.stage in ('1', 'all'): rows += pretrain_table(steps=steps, warmup=warmup, quick=args.quick)
+    if args.stage in ('2', 'all'): rows += stage2_table(steps=steps, warmup=warmup, quick=args.quick)
     print(format_table(rows))
     return 0
 
@@ -194,12 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument('runs', nargs='+', metavar='RUN', help="stage-2 run folders or demo folders")
     rp.add_argument('--out', default='runs/report', help="where report.md and report.png go (default: runs/report)")
     rp.set_defaults(func=cmd_report)
-    bn = sub.add_parser('bench', help="print throughput and peak memory of stage-1 steps, stage-2 steps and evaluation",
+    bn = sub.add_parser('bench', help="print throughput and peak memory of stage-1 steps, stage-2 steps and evaluation, or how they scale",
                         description="Time stage-1 training steps, full stage-2 steps (student, teacher, text mask, both optimisers) and "
                                     "evaluation: the CPU size on the CPU and, when a GPU is present, the paper size in fp32 eager and "
-                                    "bf16, each as a ratio of its baseline measured in the same run. CPU cases run in fresh processes.")
-    bn.add_argument('--stage', choices=['1', '2', 'all'], default='all', help="which tables (default: all)")
-    bn.add_argument('--steps', type=int, default=5); bn.add_argument('--warmup', type=int, default=2)
+                                    "bf16, each as a ratio of its baseline measured in the same run. --stage scaling instead times stage-2 "
+                                    "steps per image size and batch (CPU size, batches 2-8 on a CPU: minutes; paper size, batches 4-32 "
+                                    "on a GPU), marks cases that run out of memory as OOM, prints the table with the fitted exponents of "
+                                    "time against pixels and with --out saves the plot. CPU cases run in fresh processes.")
+    bn.add_argument('--stage', choices=['1', '2', 'all', 'scaling'], default='all', help="which tables: 1, 2, all (1 and 2; default) or scaling")
+    bn.add_argument('--steps', type=int, default=None, help="timed steps per case (default: 5; scaling: 2 on a CPU, 5 on a GPU)")
+    bn.add_argument('--warmup', type=int, default=None, help="untimed steps first (default: 2; scaling: 1 on a CPU, 2 on a GPU)")
+    bn.add_argument('--sizes', type=_int_list, default=None, metavar='PX,...', help="scaling: image sizes (default: 128,224,448)")
+    bn.add_argument('--batches', type=_int_list, default=None, metavar='B,...', help="scaling: batch sizes, each B labelled + B unlabelled (default: 2,4,8 on a CPU, 4,8,16,32 on a GPU)")
+    bn.add_argument('--out', default=None, metavar='FILE.png', help="scaling: save the plot there")
     bn.add_argument('--quick', action='store_true', help="tiny sizes (a smoke test of the benchmark itself)")
     bn.set_defaults(func=cmd_bench)
     return p
