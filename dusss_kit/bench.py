@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['REPORTS', 'bench_pretrain', 'pretrain_table', 'format_table', 'bench_stage2', 'bench_eval', 'stage2_table',
-           'scaling_table', 'scaling_exponents', 'format_scaling', 'plot_scaling']
+           'scaling_table', 'scaling_exponents', 'format_scaling', 'plot_scaling', 'bench_data', 'data_table']
 
 # %% ../nbs/17_bench.ipynb #90ecb612
 import gc, math, resource, time
@@ -269,3 +269,56 @@ def plot_scaling(rows:list, title:str|None=None, size:float=3.4):
     if title: fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.07 + 0.04 * (len(at.lines) > 4), 1, 1))
     return fig
+
+# %% ../nbs/17_bench.ipynb #fa172548
+def _monuseg_like(folder, n:int, raw_size:int=1000, seed:int=0) -> list:
+    "`n` Records of `raw_size`² RGB TIFF images (smooth noise) with binary PNG masks, written to `folder`: MoNuSeg's file sizes."
+    import numpy as np, tifffile
+    from pathlib import Path
+    from PIL import Image
+    from dusss_kit.data import Record
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    rng, recs = np.random.default_rng(seed), []
+    for i in range(n):
+        small = rng.random((-(-raw_size // 50), -(-raw_size // 50), 3))
+        img = np.kron(small, np.ones((50, 50, 1)))[:raw_size, :raw_size]
+        img = (255 * (0.7 * img + 0.3 * rng.random((raw_size, raw_size, 3)))).astype(np.uint8)
+        tifffile.imwrite(folder/f'img_{i}.tif', img)
+        Image.fromarray(((img[..., 0] > 150) * 255).astype(np.uint8)).save(folder/f'mask_{i}.png')
+        recs.append(Record(f'img_{i}', folder/f'img_{i}.tif', folder/f'mask_{i}.png', 'nuclei', 'train'))
+    return recs
+
+# %% ../nbs/17_bench.ipynb #e96ddc43
+def bench_data(n:int=16, raw_size:int=1000, image_size:int=224, batch_size:int=4, epochs:int=3, root=None, split:str='train') -> dict:
+    """Images/s of the stage-2 data pipeline over `n` image pairs: `first_epoch` (decode, resize, cache, augment) and `cached` (the mean of
+    the later `epochs - 1`: cache, augment). The pairs are `raw_size`² TIFFs written to a temporary folder, or the first `n` of `split` in `root`."""
+    import tempfile
+    from dusss_kit.data import SegDataset, scan_dataset, rot_flip_or_rotate
+    if epochs < 2: raise ValueError(f"epochs={epochs}; need at least 2 (the first decodes, the others read the cache)")
+    with tempfile.TemporaryDirectory() as tmp:
+        recs = scan_dataset(root).split(split)[:n] if root is not None else _monuseg_like(tmp, n, raw_size)
+        if not recs: raise ValueError(f"{root}: no {split!r} images")
+        ds = SegDataset(recs, size=image_size, channels=3, cache='memory', transform=rot_flip_or_rotate())
+        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=0)
+        times = []
+        for _ in range(epochs):
+            t0 = time.perf_counter()
+            for b in loader: pass
+            times.append(time.perf_counter() - t0)
+    rest = sum(times[1:]) / (epochs - 1)
+    return {'n': len(recs), 'first_epoch_images_per_s': len(recs) / times[0], 'cached_images_per_s': len(recs) / rest, 'peak_mb': _peak_mb(torch.device('cpu'))}
+
+# %% ../nbs/17_bench.ipynb #9e84ec49
+def data_table(image_size:int=224, batch_size:int=4, n:int=16, quick:bool=False) -> list:
+    "Rows: the data pipeline's first and cached epochs (1000² TIFFs → `image_size`) beside the CPU-size DuSSS step that consumes its images; ratio = images/s ÷ the step's."
+    if quick: image_size, batch_size, n = 32, 2, 4
+    d = _isolated(bench_data, n=n, raw_size=200 if quick else 1000, image_size=image_size, batch_size=batch_size)
+    kw = dict(seg_size='tiny' if quick else 'cpu', vlm_encoder='tiny' if quick else 'cpu', image_size=image_size, batch_size=batch_size,
+              steps=1 if quick else 2, warmup=1, quick=quick)
+    step = _isolated(bench_stage2, **kw)
+    raw = 200 if quick else 1000
+    return [{'case': f"stage 2 dusss step, {kw['seg_size']} size, {image_size}px, {batch_size}+{batch_size}, CPU fp32", **step, 'ratio': 1.0},
+            {'case': f"  data, first epoch: decode {raw}² TIFF, resize, cache, augment", 'images_per_s': d['first_epoch_images_per_s'],
+             's_per_step': 2 * batch_size / d['first_epoch_images_per_s'], 'peak_mb': d['peak_mb'], 'ratio': d['first_epoch_images_per_s'] / step['images_per_s']},
+            {'case': "  data, later epochs: cache, augment", 'images_per_s': d['cached_images_per_s'],
+             's_per_step': 2 * batch_size / d['cached_images_per_s'], 'peak_mb': d['peak_mb'], 'ratio': d['cached_images_per_s'] / step['images_per_s']}]

@@ -69,7 +69,7 @@ def _int_list(s:str) -> tuple:
 
 def cmd_bench(args) -> int:
     "Print throughput tables: stage-1 steps, stage-2 steps and evaluation (CPU size; on a GPU also the paper size, fp32 eager vs bf16); or, with `--stage scaling`, step time and peak memory per image size and batch (`--out` saves the plot)."
-    from dusss_kit.bench import pretrain_table, stage2_table, format_table, scaling_table, format_scaling, plot_scaling
+    from dusss_kit.bench import pretrain_table, stage2_table, data_table, format_table, scaling_table, format_scaling, plot_scaling
     if args.out and args.stage != 'scaling': raise ValueError("--out saves the scaling plot: use it with --stage scaling")
     if args.stage == 'scaling':
         tiny = dict(sizes=(32, 64), batches=(2, 4), seg_size='tiny', vlm_encoder='tiny', quick=True) if args.quick else {}
@@ -86,6 +86,7 @@ def cmd_bench(args) -> int:
     rows = []
     if args.stage in ('1', 'all'): rows += pretrain_table(steps=steps, warmup=warmup, quick=args.quick)
     if args.stage in ('2', 'all'): rows += stage2_table(steps=steps, warmup=warmup, quick=args.quick)
+    if args.stage in ('data', 'all'): rows += data_table(quick=args.quick)
     print(format_table(rows))
     return 0
 
@@ -217,11 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
     bn = sub.add_parser('bench', help="print throughput and peak memory of stage-1 steps, stage-2 steps and evaluation, or how they scale",
                         description="Time stage-1 training steps, full stage-2 steps (student, teacher, text mask, both optimisers) and "
                                     "evaluation: the CPU size on the CPU and, when a GPU is present, the paper size in fp32 eager and "
-                                    "bf16, each as a ratio of its baseline measured in the same run. --stage scaling instead times stage-2 "
+                                    "bf16, each as a ratio of its baseline measured in the same run. --stage data times the data pipeline (1000x1000 TIFFs, MoNuSeg's size: the first epoch decodes and caches, later ones read the cache) against the training step that consumes it. --stage scaling instead times stage-2 "
                                     "steps per image size and batch (CPU size, batches 2-8 on a CPU: minutes; paper size, batches 4-32 "
                                     "on a GPU), marks cases that run out of memory as OOM, prints the table with the fitted exponents of "
                                     "time against pixels and with --out saves the plot. CPU cases run in fresh processes.")
-    bn.add_argument('--stage', choices=['1', '2', 'all', 'scaling'], default='all', help="which tables: 1, 2, all (1 and 2; default) or scaling")
+    bn.add_argument('--stage', choices=['1', '2', 'data', 'all', 'scaling'], default='all', help="which tables: 1, 2, data, all (1, 2 and data; default) or scaling")
     bn.add_argument('--steps', type=int, default=None, help="timed steps per case (default: 5; scaling: 2 on a CPU, 5 on a GPU)")
     bn.add_argument('--warmup', type=int, default=None, help="untimed steps first (default: 2; scaling: 1 on a CPU, 2 on a GPU)")
     bn.add_argument('--sizes', type=_int_list, default=None, metavar='PX,...', help="scaling: image sizes (default: 128,224,448)")

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'MAX_PIXELS', 'TEXT_COLUMNS', 'SPLIT_FOLDERS', 'LAYOUTS', 'read_image', 'read_mask', 'image_size',
-           'read_text_table', 'detect_layout', 'Record', 'DatasetIndex', 'scan_dataset', 'resize_pair', 'SegDataset',
-           'rot_flip_or_rotate', 'vlm_view', 'make_split', 'save_split', 'load_split', 'apply_split', 'PairedLoader',
-           'check_data', 'format_check', 'DataError']
+           'read_text_table', 'detect_layout', 'Record', 'DatasetIndex', 'scan_dataset', 'ResizePair', 'resize_pair',
+           'SegDataset', 'rot_flip_or_rotate', 'vlm_view', 'make_split', 'save_split', 'load_split', 'apply_split',
+           'PairedLoader', 'check_data', 'format_check', 'DataError']
 
 # %% ../nbs/01_data.ipynb #bb51e47b
 import json, hashlib, os, tempfile, zipfile
@@ -367,13 +367,25 @@ def scan_dataset(root, text_table=None, mask_kind:str='lesion', strict:bool=True
     return idx
 
 # %% ../nbs/01_data.ipynb #6e0de883
+class ResizePair:
+    "Resize a sample's `image` (C, H, W) bilinearly with anti-aliasing and its `mask` by nearest neighbour to `size` (h, w); other keys pass through."
+    def __init__(self, size:tuple): self.size = tuple(size)
+    def __call__(self, d:dict) -> dict:
+        out = dict(d)
+        for k, mode in (('image', 'bilinear'), ('mask', 'nearest')):
+            if k not in d: continue
+            x = torch.as_tensor(np.asarray(d[k], dtype=np.float32))
+            if tuple(x.shape[-2:]) != self.size:
+                kw = dict(antialias=True, align_corners=False) if mode == 'bilinear' else {}
+                x = torch.nn.functional.interpolate(x[None], size=self.size, mode=mode, **kw)[0]
+            out[k] = x
+        return out
+    def __repr__(self): return f"ResizePair({self.size})"
+
 def resize_pair(size:int|tuple|None):
-    "MONAI transform resizing `image` (bilinear, anti-aliased) and `mask` (nearest) to `size`; identity if None."
-    from monai.transforms import Identityd, Resized
-    if size is None: return Identityd(keys=['image', 'mask'], allow_missing_keys=True)
-    size = (size, size) if isinstance(size, int) else tuple(size)
-    return Resized(keys=['image', 'mask'], spatial_size=size, mode=('bilinear', 'nearest'),
-                   anti_aliasing=(True, False), allow_missing_keys=True)
+    "The transform resizing `image` (bilinear, anti-aliased) and `mask` (nearest) to `size`; identity if None."
+    if size is None: return lambda d: dict(d)
+    return ResizePair((size, size) if isinstance(size, int) else tuple(size))
 
 # %% ../nbs/01_data.ipynb #56f0cec9
 def _cache_key(rec:Record, size, channels) -> str:
