@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['SNAPSHOT_SOURCES', 'frontend_missing', 'Explorer', 'StaticView', 'dataset_item', 'dataset_figure', 'browse_dataset',
            'load_snapshots', 'pseudo_label_dice', 'refinement_figure', 'refinement_explorer',
-           'load_text_mask_generator', 'text_mask_for', 'text_mask_figure', 'report_explorer']
+           'load_text_mask_generator', 'text_mask_for', 'text_mask_figure', 'report_explorer', 'pseudo_label_quality']
 
 # %% ../nbs/14a_explore.ipynb #9037b347
 import base64, html, io, textwrap
@@ -330,3 +330,41 @@ def report_explorer(run_dir, data=None, split:str|None=None, image:int=0, static
     rep = W.Textarea(value=recs[image].report, description='report', continuous_update=False, layout=W.Layout(width='60%', height='4em'))
     im.observe(lambda ch: setattr(rep, 'value', recs[ch['new']].report), names='value')   # before the explorer's own observer
     return Explorer(draw, {'image': im, 'report': rep}, title=str(f.parent))
+
+# %% ../nbs/14a_explore.ipynb #172e6508
+@torch.no_grad()
+def pseudo_label_quality(path, batch_size:int=16, device='cpu') -> pd.DataFrame:
+    """Per unlabelled training image of a stage-2 run (folder or checkpoint) with a ground-truth mask: Dice of the best checkpoint's `teacher`
+    and, for 'dusss', of the `merged` pseudo label (Eq. 16, the run's `semi.fusion`), of the `text` mask alone (soft > 0.5) and of the
+    teacher `shifted` by the text mask's mean logit over the set (the control: a constant threshold shift)."""
+    import json
+    from dusss_kit.train import load_segmenter
+    from dusss_kit.semisup import merge_pseudo_label
+    teacher, cfg, f = load_segmenter(path, 'teacher', device)
+    gen = load_text_mask_generator(f, device)[0] if cfg.semi.method == 'dusss' else None
+    split_f = f.parent/'split.json'
+    if not split_f.is_file(): raise FileNotFoundError(f"{split_f}: no split file; `dusss train` writes it beside its checkpoints")
+    unl = set(json.loads(split_f.read_text())['unlabeled'])
+    root = Path(cfg.data.path).expanduser() if cfg.data.path else f.parent/'synth'
+    recs = [r for r in scan_dataset(root, text_table=cfg.data.text_table).split('train') if r.id in unl and r.mask is not None]
+    if not recs: raise DataError(f"{root}: none of the {len(unl)} unlabelled training images of {split_f} has a mask to score its pseudo label against")
+    loader = lambda: torch.utils.data.DataLoader(SegDataset(recs, size=cfg.data.image_size, channels=cfg.data.channels), batch_size=batch_size)
+    shift = 0.
+    if gen is not None:
+        s, n = 0., 0
+        for b in loader():
+            t = gen(b['image'].to(device), list(b['report']))['logits']; s += t.sum().item(); n += t.numel()
+        shift = s / n
+    rows = []
+    for b in loader():
+        x, y = b['image'].to(device), b['mask']
+        tl = teacher(x).float().cpu()
+        d = {'id': list(b['id']), 'teacher': _dice(torch.sigmoid(tl), y)}
+        if gen is not None:
+            o = gen(x, list(b['report']))
+            d.update(merged=_dice(merge_pseudo_label(tl, o['logits'].cpu(), cfg.semi.fusion), y), text=_dice(o['soft'].cpu(), y),
+                     shifted=_dice(torch.sigmoid(tl + shift), y))
+        rows += [dict(zip(d, v)) for v in zip(*[v if k == 'id' else v.tolist() for k, v in d.items()])]
+    df = pd.DataFrame(rows)
+    df.attrs['text_logit_shift'] = shift
+    return df
