@@ -312,11 +312,11 @@ def bench_data(n:int=16, raw_size:int=1000, image_size:int=224, batch_size:int=4
 def data_table(image_size:int=224, batch_size:int=4, n:int=16, quick:bool=False) -> list:
     "Rows: the data pipeline's first and cached epochs (1000² TIFFs → `image_size`) beside the CPU-size DuSSS step that consumes its images; ratio = images/s ÷ the step's."
     if quick: image_size, batch_size, n = 32, 2, 4
-    d = _isolated(bench_data, n=n, raw_size=200 if quick else 1000, image_size=image_size, batch_size=batch_size)
+    raw = 200 if quick else 1000
+    d = _isolated(bench_data, n=n, raw_size=raw, image_size=image_size, batch_size=batch_size)
     kw = dict(seg_size='tiny' if quick else 'cpu', vlm_encoder='tiny' if quick else 'cpu', image_size=image_size, batch_size=batch_size,
               steps=1 if quick else 2, warmup=1, quick=quick)
     step = _isolated(bench_stage2, **kw)
-    raw = 200 if quick else 1000
     return [{'case': f"stage 2 dusss step, {kw['seg_size']} size, {image_size}px, {batch_size}+{batch_size}, CPU fp32", **step, 'ratio': 1.0},
             {'case': f"  data, first epoch: decode {raw}² TIFF, resize, cache, augment", 'images_per_s': d['first_epoch_images_per_s'],
              's_per_step': 2 * batch_size / d['first_epoch_images_per_s'], 'peak_mb': d['peak_mb'], 'ratio': d['first_epoch_images_per_s'] / step['images_per_s']},
