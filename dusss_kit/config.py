@@ -47,6 +47,8 @@ class VLMConfig:
     momentum: float = 0.995
     objective: str = 'dusss'             # 'dusss' (SSS + DCL) or 'amvlm'
     sss: str = 'kit'                     # 'kit', 'code' (the authors' constants, washed out) or 'off' (plain cosine)
+    view: str = 'paper'                  # the momentum image view: 'paper' (rot90+flip p 0.5, else rotation ±20° p 0.25) or 'rotate' (rotation ±20°
+                                         # p 0.5, no rot90/flip: keeps 'left'/'upper' in the report true of the view the cross-modal terms see)
     tau: float = 0.07
     learnable_tau: bool = True           # DuSSS: learnable; AMVLM: fixed 0.07
 
@@ -96,6 +98,8 @@ class SemiConfig:
     tg_lr: float = 3e-4                  # the grounding decoder's own Adam
     text_source: str = 'own'             # 'own' report (the paper) or 'batch_mean' (the code's average over the batch, defect 8)
     pamr: bool = False                   # refine the text mask with PAMR (really applied when on; defect 3)
+    text_view: str = 'aligned'           # 'aligned': text mask and L_tg see the un-augmented image (where its report is true), the mask then follows the
+                                         # image's augmentation; 'augmented' (the papers' code): they see the rotated/flipped image, whose report may name the wrong side
     ema_max: float = 0.99                # teacher: alpha = min(1 - 1/(step + 1), ema_max)
     unsup_weight: float = 1.0            # weight of L_semi
     rampup_epochs: int = 0               # sigmoid ramp-up of the unsupervised weight over this many epochs (0: none, as the papers)
@@ -112,12 +116,13 @@ class Config:
 # %% ../nbs/00a_config.ipynb #8456296e
 CHOICES = {'vlm.image_encoder': ('tiny', 'cpu', 'paper'), 'vlm.head': ('mlp', 'linear'), 'vlm.image_global': ('cls', 'mean'),
            'vlm.patch_embed': ('linear', 'conv'), 'vlm.text_global': ('cls', 'mean'),
-           'vlm.objective': ('dusss', 'amvlm'), 'vlm.sss': ('kit', 'code', 'off'),
+           'vlm.objective': ('dusss', 'amvlm'), 'vlm.sss': ('kit', 'code', 'off'), 'vlm.view': ('paper', 'rotate'),
            'vlm.text_size': (None, 'tiny'), 'train.optimizer': ('adam', 'adamw'),
            'train.amp': ('auto', 'bf16', 'fp16', 'off'), 'train.scheduler': ('none', 'cosine_restarts'),
            'seg.network': ('lvit_unet', 'monai_unet', 'basic_unet', 'attention_unet'), 'seg.size': ('paper', 'cpu', 'tiny'),
            'seg.loss': ('dice_bce', 'dicece'), 'semi.method': ('dusss', 'mean_teacher', 'supervised', 'full'),
-           'semi.fusion': ('logits', 'authors_probs'), 'semi.text_source': ('own', 'batch_mean')}
+           'semi.fusion': ('logits', 'authors_probs'), 'semi.text_source': ('own', 'batch_mean'),
+           'semi.text_view': ('aligned', 'augmented')}
 
 def _rules(c:Config) -> list:
     "(key, ok, expectation) triples for values that are well-typed but impossible."

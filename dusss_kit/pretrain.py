@@ -39,7 +39,8 @@ def pretrain_loaders(cfg:Config, run_dir, rank:int=0, world:int=1) -> tuple:
     "(train loader with the augmented view, held-out loader) for stage 1; with `world` > 1 the train loader gives rank `rank` its share of each epoch."
     train, val = _records(cfg, Path(run_dir))
     kw = dict(size=cfg.data.image_size, channels=cfg.data.channels, cache=cfg.data.cache)
-    tds = SegDataset(train, transform=vlm_view(), **kw)
+    view = vlm_view() if cfg.vlm.view == 'paper' else vlm_view(p_rotflip=0., p_rotate=0.5)   # 'rotate': no rot90/flip, which would contradict side words
+    tds = SegDataset(train, transform=view, **kw)
     vds = SegDataset(val, **kw)
     if len(tds) < cfg.train.batch_size * world:
         raise ValueError(f"train.batch_size={cfg.train.batch_size} on {world} process(es) but only {len(tds)} training pairs; lower the batch size")

@@ -18,7 +18,7 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .core import seed_everything, default_device, DataError
 from .config import Config, validate
-from .data import scan_dataset, make_split, save_split, load_split, apply_split, SegDataset, PairedLoader, rot_flip_or_rotate
+from .data import scan_dataset, make_split, save_split, load_split, apply_split, SegDataset, PairedLoader, rot_flip_or_rotate, apply_geo
 from .engine import (prepare_run_dir, atomic_save, append_metrics, read_metrics, autocast, amp_dtype, NonFiniteGuard,
                               init_distributed, dist_info, barrier, reduce_mean, reduce_sum, average_gradients, average_buffers, gather_digests)
 from .vlm import VLM
@@ -150,8 +150,9 @@ def stage2_data(cfg:Config, run_dir) -> Stage2Data:
     steps = max(1, len(unl) // (B * world) if unl else len(lab) // (B * world))   # one pass over the unlabelled set, shared by the ranks
     snap = SegDataset((unl or val)[:4], **kw)
     if method == 'full': lab = lab + [replace(r, labeled=True) for r in unl if r.mask is not None]
-    lab_ds = SegDataset(lab, transform=rot_flip_or_rotate(), **kw)
-    unl_ds = SegDataset(unl, transform=rot_flip_or_rotate(), **kw) if method in SEMI_METHODS else None
+    record = method == 'dusss' and cfg.semi.text_view == 'aligned'   # keep each draw and the raw image: the text mask is made on the raw image
+    lab_ds = SegDataset(lab, transform=rot_flip_or_rotate(record=record), **kw)
+    unl_ds = SegDataset(unl, transform=rot_flip_or_rotate(record=record), **kw) if method in SEMI_METHODS else None
     if method in SEMI_METHODS:
         if not unl: raise ValueError(f"semi.method={method!r} needs unlabelled images but data.label_ratio={cfg.data.label_ratio} labels them all; "
                                      "lower the ratio or use method 'full'")
@@ -220,6 +221,16 @@ def _clip_step(scaler, opt, params, clip):
     scaler.step(opt)
 
 @patch
+def text_logits(self:Stage2, b:dict, x:torch.Tensor|None=None) -> torch.Tensor:
+    """Text-mask logits (B, 1, H, W) for the training batch `b`, aligned with its augmented images `x` (default `b['image']`).
+    With `image_raw` and `geo` in `b` (`semi.text_view='aligned'`) the mask is made on the un-augmented image, where the report
+    is true, and then moved by the same rot90/flip/rotation as the image; otherwise it is made on the augmented image (the papers' code)."""
+    if 'geo' in b:
+        raw = self.generator(b['image_raw'].to(self.device), list(b['report']))['logits'].float()
+        return apply_geo(raw, b['geo'], fill=None)       # rotations bring in the map's minimum: background, not p = 0.5
+    return self.generator(b['image'].to(self.device) if x is None else x, list(b['report']))['logits'].float()
+
+@patch
 def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     "One optimiser step on `{'labeled': batch, 'unlabeled': batch}` (supervised: labelled only); `epoch` (fractional) drives the ramp-up. None: skipped (non-finite loss)."
     cfg, s, dev, amp = self.cfg, self.cfg.semi, self.device, self.cfg.train.amp
@@ -234,7 +245,7 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
         xu = x[len(xl):]
         with torch.no_grad(), autocast(amp, dev):
             t_logits = self.teacher.train()(xu).float()       # batch statistics; refreshes its own BN running statistics (see above)
-            text = self.generator(xu, list(unl['report']))['logits'].float() if self.generator is not None else None
+            text = self.text_logits(unl, xu) if self.generator is not None else None
         terms = semi_losses(logits[len(xl):], t_logits, text, s.fusion, s.text_loss, cfg.seg.loss)
         w = s.unsup_weight * sigmoid_rampup(epoch, s.rampup_epochs)
         loss = loss + w * terms['semi']
@@ -242,7 +253,8 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     out['loss'], total = loss, loss
     if self.tg_opt is not None:
         self.generator.train()
-        with autocast(amp, dev): out['tg'] = self.generator.tg_loss(x, list(lab['report']) + list(unl['report']))['loss'].float()
+        xt = torch.cat([lab['image_raw'], unl['image_raw']]).to(dev) if 'image_raw' in lab else x   # 'aligned': where the reports are true
+        with autocast(amp, dev): out['tg'] = self.generator.tg_loss(xt, list(lab['report']) + list(unl['report']))['loss'].float()
         total = total + out['tg']
     self.opt.zero_grad(set_to_none=True)
     if self.tg_opt is not None: self.tg_opt.zero_grad(set_to_none=True)
