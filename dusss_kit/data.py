@@ -379,7 +379,7 @@ class ResizePair:
             x = torch.as_tensor(np.asarray(d[k], dtype=np.float32))
             if tuple(x.shape[-2:]) != self.size:
                 kw = dict(antialias=True, align_corners=False) if mode == 'bilinear' else {}
-                x = torch.nn.functional.interpolate(x[None], size=self.size, mode=mode, **kw)[0]
+                x = F.interpolate(x[None], size=self.size, mode=mode, **kw)[0]
             out[k] = x
         return out
     def __repr__(self): return f"ResizePair({self.size})"

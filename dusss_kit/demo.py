@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 from .core import in_test
-from .config import Config, load_config, save_config, config_path, validate, ConfigError
-from .engine import read_metrics, env_info, config_diff
+from .config import Config, load_config, save_config, config_path, validate
+from .engine import read_metrics, env_info, check_same_config
 from .bench import _peak_mb           # this process's peak resident memory
 
 # %% ../nbs/15_demo.ipynb #71d06770
@@ -96,13 +96,9 @@ DEMO_RESUME_FREE = ('train.out', 'train.progress', 'train.device', 'train.num_wo
 
 def _check_demo_config(out:Path, cfg:Config):
     "Refuse to resume the demo in `out` with settings other than those it started with (`demo_config.yaml`), naming them: its finished methods would be kept."
-    f = out/'demo_config.yaml'
-    if not f.is_file(): return
-    try: old = load_config(f)
-    except ConfigError as ex: raise ConfigError(f"cannot resume {out}: its demo_config.yaml no longer loads ({ex}); was it written by another version?") from None
-    diff = config_diff(old, cfg, ignore=DEMO_RESUME_FREE)
-    if diff: raise ConfigError(f"cannot resume the demo in {out} with different settings: {'; '.join(diff)}. "
-                               "Its finished methods used the old ones; resume with those, or choose another --out")
+    if (out/'demo_config.yaml').is_file():
+        check_same_config(out/'demo_config.yaml', cfg, DEMO_RESUME_FREE, what=f"the demo in {out}",
+                          hint="Its finished methods used the old ones; resume with those, or choose another --out")
 
 def run_demo(out='runs/demo', data=None, config='demo_cpu', sets=(), methods=DEMO_METHODS, resume:bool=False,
              figures:bool=True, log=print) -> dict:

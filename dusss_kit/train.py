@@ -222,13 +222,13 @@ def _clip_step(scaler, opt, params, clip):
 
 @patch
 def text_logits(self:Stage2, b:dict, x:torch.Tensor|None=None) -> torch.Tensor:
-    """Text-mask logits (B, 1, H, W) for the training batch `b`, aligned with its augmented images `x` (default `b['image']`).
-    With `image_raw` and `geo` in `b` (`semi.text_view='aligned'`) the mask is made on the un-augmented image, where the report
-    is true, and then moved by the same rot90/flip/rotation as the image; otherwise it is made on the augmented image (the papers' code)."""
-    if 'geo' in b:
-        raw = self.generator(b['image_raw'].to(self.device), list(b['report']))['logits'].float()
-        return apply_geo(raw, b['geo'], fill=None)       # rotations bring in the map's minimum: background, not p = 0.5
-    return self.generator(b['image'].to(self.device) if x is None else x, list(b['report']))['logits'].float()
+    """Text-mask logits (B, 1, H, W) for the training batch `b`, aligned with its augmented images.
+    With `geo` in `b` (`semi.text_view='aligned'`) the mask is made on the un-augmented images (`x`, default `b['image_raw']`), where
+    the reports are true, and then moved by the same rot90/flip/rotation as each image; otherwise it is made on the augmented
+    images (`x`, default `b['image']`: the papers' code). `x`: those images already on the device."""
+    if x is None: x = b['image_raw' if 'geo' in b else 'image'].to(self.device)
+    logits = self.generator(x, list(b['report']))['logits'].float()
+    return apply_geo(logits, b['geo'], fill=None) if 'geo' in b else logits   # rotations bring in the map's minimum: background, not p = 0.5
 
 @patch
 def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
@@ -237,6 +237,7 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     lab, unl = batch['labeled'], batch.get('unlabeled') if self.teacher is not None else None
     xl, yl = lab['image'].to(dev), lab['mask'].to(dev)
     x = self._layout(xl if unl is None else torch.cat([xl, unl['image'].to(dev)]))
+    xt = torch.cat([lab['image_raw'], unl['image_raw']]).to(dev) if unl is not None and 'image_raw' in lab else x   # what the text side sees
     self.student.train()
     with autocast(amp, dev): logits = self.fwd(x).float()
     out = {'sup': seg_loss(logits[:len(xl)], yl, cfg.seg.loss)}
@@ -245,7 +246,7 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
         xu = x[len(xl):]
         with torch.no_grad(), autocast(amp, dev):
             t_logits = self.teacher.train()(xu).float()       # batch statistics; refreshes its own BN running statistics (see above)
-            text = self.text_logits(unl, xu) if self.generator is not None else None
+            text = self.text_logits(unl, xt[len(xl):]) if self.generator is not None else None
         terms = semi_losses(logits[len(xl):], t_logits, text, s.fusion, s.text_loss, cfg.seg.loss)
         w = s.unsup_weight * sigmoid_rampup(epoch, s.rampup_epochs)
         loss = loss + w * terms['semi']
@@ -253,7 +254,6 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     out['loss'], total = loss, loss
     if self.tg_opt is not None:
         self.generator.train()
-        xt = torch.cat([lab['image_raw'], unl['image_raw']]).to(dev) if 'image_raw' in lab else x   # 'aligned': where the reports are true
         with autocast(amp, dev): out['tg'] = self.generator.tg_loss(xt, list(lab['report']) + list(unl['report']))['loss'].float()
         total = total + out['tg']
     self.opt.zero_grad(set_to_none=True)
