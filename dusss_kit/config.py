@@ -23,6 +23,7 @@ class DataConfig:
     text_table: str|None = None    # BM-Seg: the reports table
     cache: str|None = 'memory'     # decoded+resized images: None, 'memory' or a folder
     val_fraction: float = 0.2      # held-out pairs for retrieval when the dataset has no val split
+    test_fraction: float = 0.0     # a dataset without a test split (MoNuSeg as shipped, BM-Seg): share of its masked training images held out as test, the same for every split_seed and kept out of stage 1; 0 = stage 2 reports val
     label_ratio: float = 0.25      # stage 2: fraction of training images with masks
     split_seed: int = 0
     split_file: str|None = None    # stage 2: a split JSON (`dusss split`, or a run's split.json) to use instead of drawing label_ratio with split_seed
@@ -130,6 +131,8 @@ def _rules(c:Config) -> list:
              f"a positive multiple of vlm.patch_size ({c.vlm.patch_size})"),
             ('data.label_ratio', 0 < c.data.label_ratio <= 1, "a fraction in (0, 1]"),
             ('data.val_fraction', 0 <= c.data.val_fraction < 1, "a fraction in [0, 1)"),
+            ('data.test_fraction', 0 <= c.data.test_fraction < 1 and c.data.val_fraction + c.data.test_fraction < 1,
+             f"a fraction in [0, 1) that leaves training images beside data.val_fraction={c.data.val_fraction}"),
             ('data.channels', c.data.channels in (1, 3), "1 or 3"),
             ('data.synth_n', c.data.synth_n >= 4, "at least 4"),
             ('vlm.momentum', 0 <= c.vlm.momentum <= 1, "a number in [0, 1]"),

@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'MAX_PIXELS', 'TEXT_COLUMNS', 'SPLIT_FOLDERS', 'LAYOUTS', 'GEO_IDENTITY', 'GEO_ROTFLIP', 'GEO_ROTATE',
-           'read_image', 'read_mask', 'image_size', 'read_text_table', 'detect_layout', 'Record', 'DatasetIndex',
-           'scan_dataset', 'ResizePair', 'resize_pair', 'SegDataset', 'apply_geo', 'RotFlipOrRotate',
-           'rot_flip_or_rotate', 'VLMView', 'vlm_view', 'make_split', 'save_split', 'load_split', 'apply_split',
-           'PairedLoader', 'check_data', 'format_check', 'DataError']
+           'TEST_CARVE_SEED', 'read_image', 'read_mask', 'image_size', 'read_text_table', 'detect_layout', 'Record',
+           'DatasetIndex', 'scan_dataset', 'ResizePair', 'resize_pair', 'SegDataset', 'apply_geo', 'RotFlipOrRotate',
+           'rot_flip_or_rotate', 'VLMView', 'vlm_view', 'make_split', 'save_split', 'load_split', 'carve_test',
+           'apply_split', 'PairedLoader', 'check_data', 'format_check', 'DataError']
 
 # %% ../nbs/01_data.ipynb #bb51e47b
 import json, hashlib, math, os, tempfile, zipfile
@@ -561,6 +561,19 @@ def load_split(path) -> dict:
     both = set(d['labeled']) & set(d['unlabeled'])
     if both: raise DataError(f"{path}: ids both labelled and unlabelled: {sorted(both)[:5]}")
     return d
+
+# %% ../nbs/01_data.ipynb #ce86cd76
+TEST_CARVE_SEED = 0   # the held-out test images do not move with data.split_seed
+
+def carve_test(records:list, fraction:float, seed:int=TEST_CARVE_SEED) -> tuple:
+    "(rest, test): `round(fraction·n)` (at least 1) of the `n` records with a mask held out as test, chosen from `seed` over the sorted ids; `fraction` 0 holds out nothing."
+    if not 0 <= fraction < 1: raise ValueError(f"test fraction {fraction!r} is impossible; expected a fraction in [0, 1), e.g. 0.2")
+    if not fraction: return list(records), []
+    cand = sorted(r.id for r in records if r.mask is not None)
+    if len(cand) < 2: raise DataError(f"cannot hold out a test split: {len(cand)} training image(s) with a mask; at least 2 are needed")
+    perm = np.random.default_rng(seed).permutation(len(cand))
+    held = {cand[i] for i in perm[:min(len(cand) - 1, max(1, round(fraction * len(cand))))]}
+    return [r for r in records if r.id not in held], [r for r in records if r.id in held]
 
 # %% ../nbs/01_data.ipynb #86dcfa48
 def apply_split(records, split:dict) -> tuple:

@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 from .core import seed_everything, default_device
 from .config import Config
-from .data import scan_dataset, SegDataset, vlm_view
+from .data import scan_dataset, SegDataset, vlm_view, carve_test
 from .engine import (prepare_run_dir, atomic_save, append_metrics, autocast, NonFiniteGuard, init_distributed, dist_info,
                               barrier, reduce_mean, reduce_sum, average_buffers)
 from .vlm import VLM, embed_pairs, retrieval_recall, recompute_bn_stats
@@ -29,6 +29,7 @@ def _records(cfg:Config, run_dir:Path) -> tuple:
     else: root = Path(cfg.data.path)
     idx = scan_dataset(root, text_table=cfg.data.text_table)
     train, val = idx.split('train') or idx.records, idx.split('val')
+    if cfg.data.path is not None and not idx.split('test'): train = carve_test(train, cfg.data.test_fraction)[0]   # stage 2's held-out test images stay unseen
     if not val:
         perm = np.random.default_rng(cfg.data.split_seed).permutation(len(train))
         n_val = max(1, round(cfg.data.val_fraction * len(train)))

@@ -18,7 +18,7 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .core import seed_everything, default_device, DataError
 from .config import Config, validate
-from .data import scan_dataset, make_split, save_split, load_split, apply_split, SegDataset, PairedLoader, rot_flip_or_rotate, apply_geo
+from .data import scan_dataset, make_split, save_split, load_split, apply_split, SegDataset, PairedLoader, rot_flip_or_rotate, apply_geo, carve_test
 from .engine import (prepare_run_dir, atomic_save, append_metrics, read_metrics, autocast, amp_dtype, NonFiniteGuard,
                               init_distributed, dist_info, barrier, reduce_mean, reduce_sum, average_gradients, average_buffers, gather_digests)
 from .vlm import VLM
@@ -70,11 +70,13 @@ def stage2_root(cfg:Config, run_dir) -> Path:
     return root
 
 def _split_records(cfg:Config, root:Path) -> tuple:
-    "(train, val, test) records; val carved from the labelled training records when the dataset has none."
+    """(train, val, test) records. A dataset without a test split gives up `data.test_fraction` of its masked training
+    records as test (`carve_test`: the same ones for every split_seed); one without a val split, `data.val_fraction` of the rest as val."""
     idx = scan_dataset(root, text_table=cfg.data.text_table)
     train = [r for r in idx.records if r.split not in ('val', 'test')]
     val, test = idx.split('val'), idx.split('test')
     if not train: raise DataError(f"{root}: no training images (found splits: {', '.join(idx.splits) or 'none'})")
+    if not test: train, test = carve_test(train, cfg.data.test_fraction)
     if not val:
         cand = [r for r in train if r.mask is not None]
         perm = np.random.default_rng(cfg.data.split_seed).permutation(len(cand))
