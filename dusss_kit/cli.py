@@ -36,7 +36,7 @@ def cmd_split(args) -> int:
     from dusss_kit.config import load_config
     from dusss_kit.data import save_split
     from dusss_kit.train import _split_records, label_split
-    sets = [f"data.path={args.path}", f"data.label_ratio={args.ratio}", f"data.split_seed={args.seed}"]
+    sets = [f"data.path={args.path}", f"data.label_ratio={args.ratio}", f"data.split_seed={args.seed}", f"data.test_fraction={args.test_fraction}"]
     cfg = load_config(None, sets + ([f"data.text_table={args.text_table}"] if args.text_table else []))
     train = _split_records(cfg, Path(args.path))[0]           # a dataset without a val split keeps a seeded fifth for validation, as in training
     sp = label_split(cfg, train)
@@ -178,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument('--seed', type=int, default=0)
     sp.add_argument('--out', default=None, help="output file (default: split_<ratio>_seed<seed>.json in the current folder)")
     sp.add_argument('--text-table', type=Path, default=None, help="reports table, if the dataset needs one (BM-Seg)")
+    sp.add_argument('--test-fraction', type=float, default=0.0,
+                    help="as the config's data.test_fraction: a dataset without a test split holds out this share of its training images first "
+                         "(monuseg_cpu: 0.2); default 0")
     sp.set_defaults(func=cmd_split)
     t = sub.add_parser('pretrain', help="stage 1: pretrain the vision-language model",
                        description="Pretrain the DuSSS/AMVLM vision-language model on image-report pairs. "

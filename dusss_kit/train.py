@@ -84,13 +84,17 @@ def _split_records(cfg:Config, root:Path) -> tuple:
         val, train = [r for r in train if r.id in held], [r for r in train if r.id not in held]
     return train, val, test
 
-def label_split(cfg:Config, train:list) -> dict:
-    "Labelled/unlabelled ids of the training records: `data.split_file` if given, else the dataset's own split if some have no mask, else `make_split(ratio, seed)`."
+def label_split(cfg:Config, train:list, test:list=()) -> dict:
+    "Labelled/unlabelled ids of the training records: `data.split_file` if given, else the dataset's own split if some have no mask, else `make_split(ratio, seed)`; `test` only words the error for a file that names test images."
     if cfg.data.split_file is not None:
         f = Path(cfg.data.split_file).expanduser()
         sp = load_split(f)
         ids, named = {r.id for r in train}, set(sp['labeled']) | set(sp['unlabeled'])
-        if named - ids: raise DataError(f"{f}: {len(named - ids)} id(s) are not training images of this dataset, e.g. {sorted(named - ids)[:3]}")
+        if named - ids:
+            held = {r.id for r in test} & named
+            hint = (f"; {len(held)} of them are test images held out by data.test_fraction={cfg.data.test_fraction}: "
+                    f"make the split with `dusss split --test-fraction {cfg.data.test_fraction}`") if held else ""
+            raise DataError(f"{f}: {len(named - ids)} id(s) are not training images of this dataset, e.g. {sorted(named - ids)[:3]}{hint}")
         nomask = sorted(r.id for r in train if r.id in set(sp['labeled']) and r.mask is None)
         if nomask: raise DataError(f"{f}: labelled id(s) without a mask: {nomask[:3]}")
         if not sp['labeled']: raise DataError(f"{f}: no labelled ids")
@@ -143,7 +147,7 @@ def stage2_data(cfg:Config, run_dir) -> Stage2Data:
     run_dir, t, method = Path(run_dir), cfg.train, cfg.semi.method
     root = stage2_root(cfg, run_dir)
     train, val, test = _split_records(cfg, root)
-    split = label_split(cfg, train)
+    split = label_split(cfg, train, test)
     rank, world = dist_info()
     if rank == 0: save_split(split, run_dir/'split.json')
     lab, unl = apply_split(train, split)
@@ -509,6 +513,8 @@ def evaluate_checkpoint(checkpoint, data=None, split:str='test', which:str='stud
     root = Path(data).expanduser() if data is not None else Path(cfg.data.path).expanduser() if cfg.data.path else f.parent/'synth'
     idx = scan_dataset(root, text_table=cfg.data.text_table if data is None else None)
     recs = idx.split(split)
+    if data is None and split in ('val', 'test'):   # the run's own dataset: the val / test it trained with, carved from Train when the folder has none
+        recs = dict(zip(('val', 'test'), _split_records(cfg, root)[1:]))[split]
     if not recs: raise DataError(f"{root}: no {split!r} split; found {', '.join(idx.splits) or 'none'} (choose one with --split)")
     unlabelled = [r.id for r in recs if r.mask is None]
     if unlabelled: raise DataError(f"{root}: {len(unlabelled)} {split} image(s) have no mask to compare with, e.g. {unlabelled[:3]}")
