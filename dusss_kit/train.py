@@ -544,7 +544,8 @@ def plot_refinement(run_dir, epochs=None, size:float=1.6, wrap:int=26):
     kinds = [k for k in ('teacher', 'student', 'text', 'merged') if k in rec['epochs'][epochs[0]]]
     cols = [('image', None, None)] + [(k, e, rec['epochs'][e][k]) for e in epochs for k in kinds] + [('ground truth', None, rec['gt'])]
     n = len(rec['ids'])
-    fig, axes = plt.subplots(n, len(cols), figsize=(size * len(cols), size * n * 1.25), squeeze=False)
+    lines = max(textwrap.fill(r, wrap).count('\n') + 1 for r in rec['reports'])    # room above each row for its wrapped report
+    fig, axes = plt.subplots(n, len(cols), figsize=(size * len(cols), n * (size + 0.1 * lines + 0.15)), squeeze=False)
     for i in range(n):
         gt = rec['gt'][i, 0].float()
         for j, (name, e, maps) in enumerate(cols):
