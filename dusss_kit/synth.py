@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['SYNTH_VERSION', 'SIDES', 'ZONES', 'COUNT_WORDS', 'SPLITS', 'CONVENTION', 'gaussian_kernel', 'blur', 'smooth_noise',
            'sample_anatomy', 'lung_masks', 'zone_edges', 'zone_masks', 'render_chest', 'check_plan', 'sample_plan',
-           'draw_lesion', 'compose_report', 'parse_report', 'report_for', 'synth_chest', 'count_areas', 'synth_id',
-           'synth_sample', 'to_uint8', 'write_split', 'write_synth_dataset']
+           'draw_lesion', 'compose_report', 'parse_report', 'report_for', 'synth_chest', 'report_zone_mask',
+           'count_areas', 'synth_id', 'synth_sample', 'to_uint8', 'write_split', 'write_synth_dataset']
 
 # %% ../nbs/02_synth.ipynb #5ee65897
 import json, re, shutil
@@ -263,6 +263,15 @@ def synth_chest(seed_or_rng=0, size:int=224, n_lesions:int|None=None, plan:list|
     img = blur(img, 0.8*size/224) + rng.normal(0, rng.uniform(0.015, 0.035) if noise is None else noise, img.shape)
     return dict(image=np.clip(img, 0, 1).astype(np.float32), mask=(lesion_map > 0).astype(np.uint8),
                 lesion_map=lesion_map, report=report_for(lesions), lesions=lesions, anatomy=anatomy)
+
+# %% ../nbs/02_synth.ipynb #a3b3d20e
+def report_zone_mask(report:str, anatomy:dict) -> np.ndarray:
+    "Boolean mask of every lung zone `report` names, on `anatomy`'s image: what the words alone say about where the lesions are."
+    zones, named = zone_masks(anatomy), parse_report(report)['zones']
+    out = np.zeros((anatomy['size'],) * 2, bool)
+    for side, zs in named.items():
+        for z in zs: out |= zones[side][z]
+    return out
 
 # %% ../nbs/02_synth.ipynb #f01b1853
 def count_areas(mask:np.ndarray) -> int:
