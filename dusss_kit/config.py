@@ -34,7 +34,7 @@ class VLMConfig:
     image_encoder: str = 'cpu'           # 'tiny', 'cpu' or 'paper' (ViT-B/16)
     image_pretrained: str|None = None    # local path or hub id of ViT/DeiT weights (paper: DeiT-base); None = from scratch
     patch_size: int = 16
-    image_global: str = 'cls'            # the image's global feature: 'cls' (the papers) or 'mean' of the patch tokens
+    image_global: str = 'cls'            # the image's global feature: 'cls' (the papers) or 'mean' of the patch tokens (with head='linear' the patch embeddings then ground the report better: see the vlm notebook)
     patch_embed: str = 'linear'          # 'linear' (ViT's one-layer patchify, the papers) or 'conv' (a stride-2 conv stem: a from-scratch ViT learns far faster)
     text_model: str|None = None          # None = offline all-MiniLM-L6-v2; or a hub id / path (paper: Bio_ClinicalBERT)
     text_pretrained: bool = True
