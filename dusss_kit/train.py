@@ -69,10 +69,10 @@ def stage2_root(cfg:Config, run_dir) -> Path:
                             seed=cfg.data.split_seed, overwrite=True, progress=cfg.train.progress)
     return root
 
-def _split_records(cfg:Config, root:Path) -> tuple:
-    """(train, val, test) records. A dataset without a test split gives up `data.test_fraction` of its masked training
-    records as test (`carve_test`: the same ones for every split_seed); one without a val split, `data.val_fraction` of the rest as val."""
-    idx = scan_dataset(root, text_table=cfg.data.text_table)
+def _split_records(cfg:Config, root:Path, idx=None) -> tuple:
+    """(train, val, test) records of `root` (or of its scan `idx`, if already made). A dataset without a test split gives up `data.test_fraction`
+    of its masked training records as test (`carve_test`: the same ones for every split_seed); one without a val split, `data.val_fraction` of the rest as val."""
+    if idx is None: idx = scan_dataset(root, text_table=cfg.data.text_table)
     train = [r for r in idx.records if r.split not in ('val', 'test')]
     val, test = idx.split('val'), idx.split('test')
     if not train: raise DataError(f"{root}: no training images (found splits: {', '.join(idx.splits) or 'none'})")
@@ -514,7 +514,7 @@ def evaluate_checkpoint(checkpoint, data=None, split:str='test', which:str='stud
     idx = scan_dataset(root, text_table=cfg.data.text_table if data is None else None)
     recs = idx.split(split)
     if data is None and split in ('val', 'test'):   # the run's own dataset: the val / test it trained with, carved from Train when the folder has none
-        recs = dict(zip(('val', 'test'), _split_records(cfg, root)[1:]))[split]
+        recs = dict(zip(('val', 'test'), _split_records(cfg, root, idx)[1:]))[split]
     if not recs: raise DataError(f"{root}: no {split!r} split; found {', '.join(idx.splits) or 'none'} (choose one with --split)")
     unlabelled = [r.id for r in recs if r.mask is None]
     if unlabelled: raise DataError(f"{root}: {len(unlabelled)} {split} image(s) have no mask to compare with, e.g. {unlabelled[:3]}")
