@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['TEXT_SOURCES', 'TEXT_CACHE_MAX', 'GatedUpBlock', 'GroundingDecoder', 'TextMaskGenerator', 'batch_mean_text',
            'soft_text_mask', 'mask_logits', 'neighbour_offsets', 'neighbours', 'pamr_affinity', 'pamr_refine',
-           'text_mask_dice', 'text_mask_auc']
+           'text_mask_dice', 'text_mask_auc', 'patch_probe_auc']
 
 # %% ../nbs/09_text_mask.ipynb #242c541b
 import math
@@ -252,3 +252,45 @@ def text_mask_auc(generator:TextMaskGenerator, dataset, batch_size:int=8, pamr:b
     if y.min() == y.max(): raise ValueError("text_mask_auc: the masks of the dataset are all empty or all full; AUC needs both classes")
     auc = lambda s: float(compute_roc_auc(torch.cat(s), y))
     return {'auc': auc(own), 'auc_shuffled': auc(shuffled), 'n': len(reports)}
+
+# %% ../nbs/09_text_mask.ipynb #5e0546c3
+def _patch_table(generator:TextMaskGenerator, dataset, batch_size:int=8) -> tuple:
+    "Frozen patch embeddings (n, E), each patch's lesion share (n,) and its cosine with its image's own report (n,), over `dataset`."
+    X, share, cos = [], [], []
+    for b in torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0):
+        P = generator.patch_embeddings(b['image'])                                   # (B, E, h, w), what the decoder receives
+        t = generator.text_embeddings(list(b['report']))                             # (B, E)
+        X.append(rearrange(P, 'b e h w -> (b h w) e').cpu())
+        share.append(F.adaptive_avg_pool2d((b['mask'] > 0.5).float(), P.shape[-2:]).flatten())
+        cos.append(einsum(P, t, 'b e h w, b e -> b h w').flatten().cpu())
+    if not X: raise ValueError("patch_probe_auc: a dataset is empty")
+    return torch.cat(X).float(), torch.cat(share), torch.cat(cos)
+
+@torch.no_grad()
+def patch_probe_auc(generator:TextMaskGenerator, train_ds, val_ds, coverage:float=0.25, l2:float=1e-3, max_iter:int=200,
+                    batch_size:int=8) -> dict:
+    """A diagnostic that reads ground-truth masks, so not part of the method: do the frozen patch embeddings that the text mask reads
+    encode "this patch is lesion" (lesion share > `coverage`)? A logistic-regression probe is fitted on the patches of `train_ds` and
+    scored on those of `val_ds` (`probe_auc`, `probe_auc_train`, patch-level ROC AUC); `text_auc` scores the same val patches by their
+    cosine with the image's own report, the direction the text mask uses. Also `n_train`, `n_val` (patches) and `positive_rate` (val)."""
+    from monai.metrics import compute_roc_auc
+    if not 0 < coverage < 1: raise ValueError(f"coverage={coverage!r}: expected the lesion share (0 < coverage < 1) above which a patch counts as lesion")
+    was = generator.training; generator.eval()
+    try: (Xt, st, _), (Xv, sv, cv) = _patch_table(generator, train_ds, batch_size), _patch_table(generator, val_ds, batch_size)
+    finally: generator.train(was)
+    yt, yv = (st > coverage).float(), (sv > coverage).float()
+    for name, y in (('train_ds', yt), ('val_ds', yv)):
+        if y.min() == y.max(): raise ValueError(f"patch_probe_auc: every patch of {name} is {'lesion' if y[0] else 'background'} at coverage={coverage}; the probe needs both")
+    mu, sd = Xt.mean(0), Xt.std(0).clamp_min(1e-6)                                   # standardise: the probe's l2 then weighs channels alike
+    Zt, Zv = (Xt - mu) / sd, (Xv - mu) / sd
+    with torch.enable_grad():
+        w = torch.zeros(Zt.shape[1], requires_grad=True); b0 = torch.zeros((), requires_grad=True)
+        opt = torch.optim.LBFGS([w, b0], max_iter=max_iter, line_search_fn='strong_wolfe')
+        def closure():
+            opt.zero_grad()
+            loss = F.binary_cross_entropy_with_logits(Zt @ w + b0, yt) + l2 * w.square().sum()
+            loss.backward(); return loss
+        opt.step(closure)
+    auc = lambda s, y: float(compute_roc_auc(s, y))
+    return {'probe_auc': auc(Zv @ w.detach() + b0.detach(), yv), 'probe_auc_train': auc(Zt @ w.detach() + b0.detach(), yt),
+            'text_auc': auc(cv, yv), 'n_train': len(yt), 'n_val': len(yv), 'positive_rate': yv.mean().item()}
