@@ -40,3 +40,23 @@ def test_pretrain_rejects_bad_config(tmp_path):
     (tmp_path / 'bad.yaml').write_text('train:\n  epochs: [1, 2]\n')
     r = dusss('pretrain', '--config', tmp_path / 'bad.yaml')
     assert r.returncode == 1 and 'bad.yaml' in r.stderr and 'train.epochs' in r.stderr
+
+
+def test_pretrain_grounding_options_reach_the_text_mask(tmp_path):
+    "vlm.local_path=unmixed and vlm.mil_weight: the MIL term is trained and logged, and the saved VLM's text mask reads the unmixed tokens."
+    import torch
+    import torch.nn.functional as F
+    from dusss_kit.train import load_vlm
+    from dusss_kit.text_mask import TextMaskGenerator
+    out = tmp_path / 'run'
+    r = dusss('pretrain', '--out', out, *sets('train.epochs=1', 'vlm.local_path=unmixed', 'vlm.mil_weight=0.5', 'vlm.mil_kappa=0.2'))
+    assert r.returncode == 0, r.stderr[-2000:]
+    rec = json.loads((out / 'metrics.jsonl').read_text().splitlines()[-1])
+    assert rec['mil'] > 0
+    vlm, cfg = load_vlm(out)
+    assert (cfg.vlm.local_path, cfg.vlm.mil_weight, cfg.vlm.mil_kappa) == ('unmixed', 0.5, 0.2)
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        want = F.normalize(vlm.img_global(vlm.image_encoder.local_tokens(x), normalize=False), dim=-1)
+        P = TextMaskGenerator(vlm).patch_embeddings(x)                      # (2, E, 2, 2)
+    assert torch.allclose(P.flatten(2).transpose(1, 2), want, atol=1e-5)
