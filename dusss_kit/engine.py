@@ -82,6 +82,12 @@ def atomic_save(obj, path) -> Path:
     try:
         torch.save(obj, tmp)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as ex:            # torch reports a full disk as a RuntimeError ('unexpected pos ...')
+        import shutil
+        free = shutil.disk_usage(path.parent).free / 2**20
+        kept = f"the previous {path.name} is untouched" if path.exists() else f"no earlier {path.name} existed"
+        raise OSError(f"{path}: could not write the checkpoint ({type(ex).__name__}: {ex}); {free:.0f} MiB free on that disk "
+                      f"(a full disk is the usual cause); {kept}") from ex
     finally:
         if os.path.exists(tmp): os.unlink(tmp)
     return path
