@@ -87,7 +87,7 @@ TEXT_CACHE_MAX = 100_000   # report embeddings kept by a TextMaskGenerator (clea
 def patch_embeddings(self:TextMaskGenerator, images:torch.Tensor) -> torch.Tensor:
     "Frozen VLM's L2-normalised local patch embeddings of `images` (B, C, H, W) in [0, 1], on their grid: (B, E, H/p, W/p)."
     h, w = patch_grid(tuple(images.shape[-2:]), self.vlm.image_encoder.patch_size)
-    loc = self.vlm.encode_image(images.to(self.device))['local']
+    loc = F.normalize(self.vlm.local_embeddings(images.to(self.device)), dim=-1)
     return rearrange(loc, 'b (h w) e -> b e h w', h=h, w=w)
 
 @patch
