@@ -9,7 +9,7 @@ __all__ = ['RESUME_FREE', 'git_commit', 'env_info', 'config_diff', 'check_same_c
            'average_gradients', 'average_buffers', 'state_digest', 'gather_digests']
 
 # %% ../nbs/13_engine.ipynb #8b8a1de8
-import contextlib, json, os, platform, subprocess, sys, tempfile, warnings
+import contextlib, json, os, platform, shutil, subprocess, sys, tempfile, warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 import torch
@@ -83,7 +83,6 @@ def atomic_save(obj, path) -> Path:
         torch.save(obj, tmp)
         os.replace(tmp, path)
     except (OSError, RuntimeError) as ex:            # torch reports a full disk as a RuntimeError ('unexpected pos ...')
-        import shutil
         free = shutil.disk_usage(path.parent).free / 2**20
         kept = f"the previous {path.name} is untouched" if path.exists() else f"no earlier {path.name} existed"
         raise OSError(f"{path}: could not write the checkpoint ({type(ex).__name__}: {ex}); {free:.0f} MiB free on that disk "

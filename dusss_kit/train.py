@@ -512,9 +512,9 @@ def evaluate_checkpoint(checkpoint, data=None, split:str='test', which:str='stud
     net, cfg, f = load_segmenter(checkpoint, which, device)
     root = Path(data).expanduser() if data is not None else Path(cfg.data.path).expanduser() if cfg.data.path else f.parent/'synth'
     idx = scan_dataset(root, text_table=cfg.data.text_table if data is None else None)
-    recs = idx.split(split)
     if data is None and split in ('val', 'test'):   # the run's own dataset: the val / test it trained with, carved from Train when the folder has none
         recs = dict(zip(('val', 'test'), _split_records(cfg, root, idx)[1:]))[split]
+    else: recs = idx.split(split)
     if not recs: raise DataError(f"{root}: no {split!r} split; found {', '.join(idx.splits) or 'none'} (choose one with --split)")
     unlabelled = [r.id for r in recs if r.mask is None]
     if unlabelled: raise DataError(f"{root}: {len(unlabelled)} {split} image(s) have no mask to compare with, e.g. {unlabelled[:3]}")
