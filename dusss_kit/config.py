@@ -104,6 +104,8 @@ class SemiConfig:
     pamr: bool = False                   # refine the text mask with PAMR (really applied when on; defect 3)
     text_view: str = 'aligned'           # 'aligned': text mask and L_tg see the un-augmented image (where its report is true), the mask then follows the
                                          # image's augmentation; 'augmented' (the papers' code): they see the rotated/flipped image, whose report may name the wrong side
+    text_oracle: str|None = None         # kit-only diagnostic, never a method (it reads masks): the training step's text mask is what a perfectly grounded VLM
+                                         # would give, similarity 1 on the image's 'lesion' mask or on the 'zone's its report names (the kit's synthetic set), 0 elsewhere
     ema_max: float = 0.99                # teacher: alpha = min(1 - 1/(step + 1), ema_max)
     unsup_weight: float = 1.0            # weight of L_semi
     rampup_epochs: int = 0               # sigmoid ramp-up of the unsupervised weight over this many epochs (0: none, as the papers)
@@ -126,7 +128,7 @@ CHOICES = {'vlm.image_encoder': ('tiny', 'cpu', 'paper'), 'vlm.head': ('mlp', 'l
            'seg.network': ('lvit_unet', 'monai_unet', 'basic_unet', 'attention_unet'), 'seg.size': ('paper', 'cpu', 'tiny'),
            'seg.loss': ('dice_bce', 'dicece'), 'semi.method': ('dusss', 'mean_teacher', 'supervised', 'full'),
            'semi.fusion': ('logits', 'authors_probs'), 'semi.text_source': ('own', 'batch_mean'),
-           'semi.text_view': ('aligned', 'augmented')}
+           'semi.text_view': ('aligned', 'augmented'), 'semi.text_oracle': (None, 'lesion', 'zone')}
 
 def _rules(c:Config) -> list:
     "(key, ok, expectation) triples for values that are well-typed but impossible."
@@ -160,7 +162,9 @@ def _rules(c:Config) -> list:
             ('semi.tg_lr', c.semi.tg_lr > 0, "a positive learning rate"),
             ('semi.ema_max', 0 <= c.semi.ema_max < 1, "a number in [0, 1)"),
             ('semi.unsup_weight', c.semi.unsup_weight >= 0, "a non-negative weight"),
-            ('semi.rampup_epochs', c.semi.rampup_epochs >= 0, "0 (no ramp-up) or more epochs")]
+            ('semi.rampup_epochs', c.semi.rampup_epochs >= 0, "0 (no ramp-up) or more epochs"),
+            ('semi.text_oracle', c.semi.text_oracle is None or c.semi.method == 'dusss',
+             f"None with semi.method={c.semi.method!r}: the oracle replaces the text mask, which only 'dusss' has")]
 
 # %% ../nbs/00a_config.ipynb #378afe47
 class ConfigError(ValueError):

@@ -6,7 +6,7 @@
 __all__ = ['SYNTH_VERSION', 'SIDES', 'ZONES', 'COUNT_WORDS', 'SPLITS', 'CONVENTION', 'gaussian_kernel', 'blur', 'smooth_noise',
            'sample_anatomy', 'lung_masks', 'zone_edges', 'zone_masks', 'render_chest', 'check_plan', 'sample_plan',
            'draw_lesion', 'compose_report', 'parse_report', 'report_for', 'synth_chest', 'report_zone_mask',
-           'count_areas', 'synth_id', 'synth_sample', 'to_uint8', 'write_split', 'write_synth_dataset']
+           'count_areas', 'synth_id', 'synth_sample', 'to_uint8', 'write_split', 'write_synth_dataset', 'report_zones']
 
 # %% ../nbs/02_synth.ipynb #5ee65897
 import json, re, shutil
@@ -340,3 +340,24 @@ def write_synth_dataset(out, n_train:int=200, n_val:int=50, n_test:int=50, size:
                 n_areas_rule='one infected area per drawn lesion; lesions never touch, so it is also the number of 4-connected mask regions')
     (out/'dataset.json').write_text(json.dumps(meta, indent=2))
     return out
+
+# %% ../nbs/02_synth.ipynb #0751bbe7
+def report_zones(root, ids, reports=None, size:int|None=None) -> np.ndarray:
+    """(N, size, size) bool: the zones named by the reports of images `ids` (`synth_00012`, with or without `.png`) of the kit's
+    synthetic set at `root`, regenerated from its `dataset.json`; `reports`, if given, must be the regenerated ones; `size`: resize (nearest)."""
+    f = Path(root)/'dataset.json'
+    if not f.is_file(): raise FileNotFoundError(f"{f}: not found; a report's zones can only be regenerated for a set written by `dusss synth` (write_synth_dataset)")
+    meta = json.loads(f.read_text())
+    if (meta.get('generator'), meta.get('version')) != ('dusss_kit.synth.synth_chest', SYNTH_VERSION):
+        raise ValueError(f"{f}: written by {meta.get('generator')} version {meta.get('version')}; expected dusss_kit.synth.synth_chest version {SYNTH_VERSION}")
+    out = []
+    for k, i in enumerate(ids):
+        m = re.fullmatch(r'synth_(\d+)(?:\.png)?', str(i))
+        if m is None: raise ValueError(f"{i!r}: not an image of {root}; expected an id like {synth_id(12)!r}")
+        r = synth_sample(meta['seed'], int(m[1]), size=meta['size'], left_on_image_left=meta['left_on_image_left'])
+        if reports is not None and reports[k] != r['report']:
+            raise ValueError(f"{root}: the report of {i} is {reports[k]!r}, but its seed regenerates {r['report']!r}; was the set edited after `dusss synth` wrote it?")
+        z = report_zone_mask(r['report'], r['anatomy'])
+        if size is not None and size != z.shape[0]: z = np.asarray(Image.fromarray(z).resize((size, size), Image.NEAREST))
+        out.append(z)
+    return np.stack(out) if out else np.zeros((0, size or meta['size'], size or meta['size']), bool)

@@ -22,7 +22,8 @@ from .data import scan_dataset, make_split, save_split, load_split, apply_split,
 from .engine import (prepare_run_dir, atomic_save, append_metrics, read_metrics, autocast, amp_dtype, NonFiniteGuard,
                               init_distributed, dist_info, barrier, reduce_mean, reduce_sum, average_gradients, average_buffers, gather_digests)
 from .vlm import VLM
-from .text_mask import TextMaskGenerator, text_mask_dice, text_mask_auc
+from .text_mask import TextMaskGenerator, text_mask_dice, text_mask_auc, soft_text_mask, mask_logits
+from .synth import report_zones
 from .unet import build_segmenter
 from .seg_losses import seg_loss
 from .semisup import make_teacher, ema_update, merge_pseudo_label
@@ -192,10 +193,12 @@ def sigmoid_rampup(epoch:float, length:float) -> float:
 
 # %% ../nbs/11b_train.ipynb #b0f49948
 class Stage2:
-    "Student, EMA teacher, text-mask generator (method 'dusss') and their optimisers, as `cfg` says; `vlm`: the frozen stage-1 model."
-    def __init__(self, cfg:Config, vlm:VLM|None=None, device=None):
+    """Student, EMA teacher, text-mask generator (method 'dusss') and their optimisers, as `cfg` says; `vlm`: the frozen stage-1 model;
+    `root`: the dataset folder (only `semi.text_oracle='zone'` reads it)."""
+    def __init__(self, cfg:Config, vlm:VLM|None=None, device=None, root=None):
         s, t = cfg.semi, cfg.train
         self.cfg, self.device, self.step = cfg, torch.device(device or 'cpu'), 0
+        self.root, self._zones = None if root is None else Path(root), {}     # the oracle's zones, per image id
         self.student = build_segmenter(cfg.seg.network, cfg.seg.size, in_channels=cfg.data.channels).to(self.device)
         if t.channels_last: self.student.to(memory_format=torch.channels_last)   # the teacher copies the layout
         self.fwd = self.student                  # what the training step calls: the student, or its DistributedDataParallel wrapper
@@ -232,6 +235,7 @@ def text_logits(self:Stage2, b:dict, x:torch.Tensor|None=None) -> torch.Tensor:
     With `geo` in `b` (`semi.text_view='aligned'`) the mask is made on the un-augmented images (`x`, default `b['image_raw']`), where
     the reports are true, and then moved by the same rot90/flip/rotation as each image; otherwise it is made on the augmented
     images (`x`, default `b['image']`: the papers' code). `x`: those images already on the device."""
+    if self.cfg.semi.text_oracle: return self.oracle_text_logits(b)
     if x is None: x = b['image_raw' if 'geo' in b else 'image'].to(self.device)
     logits = self.generator(x, list(b['report']))['logits'].float()
     return apply_geo(logits, b['geo'], fill=None) if 'geo' in b else logits   # rotations bring in the map's minimum: background, not p = 0.5
@@ -273,6 +277,23 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     if self.teacher is not None: out['alpha'] = ema_update(self.teacher, self.student, self.step, s.ema_max, buffers='none')
     self.step += 1
     return {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in out.items()}
+
+# %% ../nbs/11b_train.ipynb #ab9fcaa8
+@patch
+def oracle_text_logits(self:Stage2, b:dict) -> torch.Tensor:
+    """`semi.text_oracle`: the text-mask logits (B, 1, H, W) a perfectly grounded VLM would give batch `b`, aligned with its images:
+    similarity 1 on each image's own lesion mask ('lesion') or on the zones its report names ('zone'), 0 elsewhere, through Eq. 11."""
+    if self.cfg.semi.text_oracle == 'lesion':
+        if 'mask' not in b: raise DataError(f"semi.text_oracle='lesion' needs the masks of the unlabelled images; {', '.join(list(b['id'])[:3])} have none")
+        S = b['mask'].float()
+    else:
+        if self.root is None: raise ValueError("semi.text_oracle='zone' needs the dataset folder: Stage2(cfg, vlm, root=...)")
+        ids, size = list(b['id']), b['image'].shape[-1]
+        new = {i: r for i, r in zip(ids, b['report']) if i not in self._zones}
+        if new: self._zones.update(zip(new, torch.from_numpy(report_zones(self.root, list(new), list(new.values()), size)).float()[:, None]))
+        S = torch.stack([self._zones[i] for i in ids])
+        if 'geo' in b: S = apply_geo(S, b['geo'], fill=0.)               # the zones follow the image, as the aligned mask does
+    return mask_logits(soft_text_mask(S.to(self.device)))
 
 # %% ../nbs/11b_train.ipynb #ef042a22
 @patch
@@ -317,7 +338,7 @@ def snapshot(self:Stage2, ds) -> dict:
     try:
         with autocast(self.cfg.train.amp, self.device):
             logits = net(x).float()
-            text = self.generator(x, list(b['report']))['logits'].float() if self.generator is not None else None
+            text = None if self.generator is None else self.oracle_text_logits(b) if self.cfg.semi.text_oracle else self.generator(x, list(b['report']))['logits'].float()
     finally: net.train(was)
     out = {'teacher' if self.teacher is not None else 'student': torch.sigmoid(logits)}
     if text is not None: out.update(text=torch.sigmoid(text), merged=pseudo_label(logits, text, self.cfg.semi.fusion))
@@ -428,7 +449,7 @@ def train(cfg:Config, resume:bool=False) -> dict:
         if src is None: src = run/'vlm' if (resume and last.is_file()) else pretrain_vlm(cfg, run, data)
         vlm = load_vlm(src, device)[0]
     seed_everything(t.seed, t.deterministic)
-    st = Stage2(cfg, vlm, device)
+    st = Stage2(cfg, vlm, device, root=data.root)
     sched = make_scheduler(st.opt, t)
     epoch0, best, bad = 0, -math.inf, 0
     snaps = _snapshot_record(data.snap)
@@ -476,7 +497,8 @@ def train(cfg:Config, resume:bool=False) -> dict:
         append_metrics(run, record)
         if t.progress: print(_epoch_line(record))
     digests = gather_digests(st.student.state_dict(), st.teacher.state_dict() if st.teacher is not None else {})
-    res = _final_eval(cfg, run, data, device, {'world_size': world, 'rank_digests': digests}, st.generator) if main else {}
+    extra = {'world_size': world, 'rank_digests': digests, **({'text_oracle': s.text_oracle} if s.text_oracle else {})}
+    res = _final_eval(cfg, run, data, device, extra, st.generator) if main else {}
     barrier()
     return res
 

@@ -111,3 +111,21 @@ def test_train_rejects_bad_config(tmp_path):
     assert r.returncode == 1 and 'semi.method' in r.stderr and 'Traceback' not in r.stderr
     r = dusss('train', '--out', tmp_path / 'x', *sets('data.label_ratio=1.0', 'semi.method=mean_teacher'))
     assert r.returncode == 1 and 'unlabelled' in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_text_oracle_runs_and_names_a_set_it_cannot_read(dusss_run, tmp_path):
+    "semi.text_oracle=zone: the run trains on the zones the reports name (its snapshots show them) and says so; a folder without dataset.json is named."
+    import torch
+    from dusss_kit.synth import report_zones
+    out = tmp_path / 'zone'
+    r = dusss('train', '--out', out, *sets('train.epochs=1', 'semi.text_oracle=zone', f'semi.vlm_checkpoint={dusss_run / "vlm"}'))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((out / 'results.json').read_text())['text_oracle'] == 'zone'
+    snaps = torch.load(out / 'snapshots.pt', weights_only=False)
+    zones = torch.from_numpy(report_zones(out / 'synth', snaps['ids'], size=32))
+    assert torch.equal(snaps['epochs'][0]['text'][:, 0].float() > 0.5, zones)
+    plain = tmp_path / 'plain'
+    shutil.copytree(out / 'synth', plain); (plain / 'dataset.json').unlink()
+    r = dusss('train', '--out', tmp_path / 'p', *sets('train.epochs=1', 'semi.text_oracle=zone', f'data.path={plain}',
+                                                       f'semi.vlm_checkpoint={dusss_run / "vlm"}'))
+    assert r.returncode == 1 and str(plain / 'dataset.json') in r.stderr and 'Traceback' not in r.stderr
