@@ -336,9 +336,10 @@ def report_explorer(run_dir, data=None, split:str|None=None, image:int=0, static
 def pseudo_label_quality(path, batch_size:int=16, device='cpu') -> pd.DataFrame:
     """Per unlabelled training image of a stage-2 run (folder or checkpoint) with a ground-truth mask: Dice of the best checkpoint's `teacher`
     and, for 'dusss', of the `merged` pseudo label (Eq. 16, the run's `semi.fusion`), of the `text` mask alone (soft > 0.5) and of the
-    teacher `shifted` by the text mask's mean logit over the set (the control: a constant threshold shift)."""
+    teacher `shifted` by the text mask's mean logit over the set (the control: a constant threshold shift). A run with `semi.text_oracle`
+    is scored on the oracle's text mask, the one it trained with."""
     import json
-    from dusss_kit.train import load_segmenter
+    from dusss_kit.train import load_segmenter, text_oracle_logits
     from dusss_kit.semisup import merge_pseudo_label
     teacher, cfg, f = load_segmenter(path, 'teacher', device)
     gen = load_text_mask_generator(f, device)[0] if cfg.semi.method == 'dusss' else None
@@ -349,11 +350,13 @@ def pseudo_label_quality(path, batch_size:int=16, device='cpu') -> pd.DataFrame:
     recs = [r for r in scan_dataset(root, text_table=cfg.data.text_table).split('train') if r.id in unl and r.mask is not None]
     if not recs: raise DataError(f"{root}: none of the {len(unl)} unlabelled training images of {split_f} has a mask to score its pseudo label against")
     loader = lambda: torch.utils.data.DataLoader(SegDataset(recs, size=cfg.data.image_size, channels=cfg.data.channels), batch_size=batch_size)
+    oracle, zones = cfg.semi.text_oracle, {}
+    text = lambda b: (text_oracle_logits(oracle, b, root, zones) if oracle else gen(b['image'].to(device), list(b['report']))['logits']).float().cpu()
     shift = 0.
     if gen is not None:
         s, n = 0., 0
         for b in loader():
-            t = gen(b['image'].to(device), list(b['report']))['logits']; s += t.sum().item(); n += t.numel()
+            t = text(b); s += t.sum().item(); n += t.numel()
         shift = s / n
     rows = []
     for b in loader():
@@ -361,8 +364,8 @@ def pseudo_label_quality(path, batch_size:int=16, device='cpu') -> pd.DataFrame:
         tl = teacher(x).float().cpu()
         d = {'id': list(b['id']), 'teacher': _dice(torch.sigmoid(tl), y)}
         if gen is not None:
-            o = gen(x, list(b['report']))
-            d.update(merged=_dice(merge_pseudo_label(tl, o['logits'].cpu(), cfg.semi.fusion), y), text=_dice(o['soft'].cpu(), y),
+            t = text(b)
+            d.update(merged=_dice(merge_pseudo_label(tl, t, cfg.semi.fusion), y), text=_dice(torch.sigmoid(t), y),
                      shifted=_dice(torch.sigmoid(tl + shift), y))
         rows += [dict(zip(d, v)) for v in zip(*[v if k == 'id' else v.tolist() for k, v in d.items()])]
     df = pd.DataFrame(rows)

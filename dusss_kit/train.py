@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['SEMI_METHODS', 'STAGE1_TRAIN', 'load_vlm', 'stage2_root', 'label_split', 'LabeledLoader', 'Stage2Data', 'stage2_data',
-           'pseudo_label', 'semi_losses', 'sigmoid_rampup', 'Stage2', 'make_scheduler', 'stage1_config', 'pretrain_vlm',
-           'train', 'load_segmenter', 'evaluate_checkpoint', 'format_summary', 'plot_refinement']
+           'pseudo_label', 'semi_losses', 'sigmoid_rampup', 'Stage2', 'text_oracle_logits', 'make_scheduler',
+           'stage1_config', 'pretrain_vlm', 'train', 'load_segmenter', 'evaluate_checkpoint', 'format_summary',
+           'plot_refinement']
 
 # %% ../nbs/11b_train.ipynb #49b4afb8
 import json, math, time, textwrap
@@ -279,21 +280,28 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     return {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in out.items()}
 
 # %% ../nbs/11b_train.ipynb #ab9fcaa8
-@patch
-def oracle_text_logits(self:Stage2, b:dict) -> torch.Tensor:
-    """`semi.text_oracle`: the text-mask logits (B, 1, H, W) a perfectly grounded VLM would give batch `b`, aligned with its images:
-    similarity 1 on each image's own lesion mask ('lesion') or on the zones its report names ('zone'), 0 elsewhere, through Eq. 11."""
-    if self.cfg.semi.text_oracle == 'lesion':
+def text_oracle_logits(kind:str, b:dict, root=None, cache:dict|None=None, device='cpu') -> torch.Tensor:
+    """The text-mask logits (B, 1, H, W) a perfectly grounded VLM would give batch `b`, aligned with its images: similarity 1 on each
+    image's own lesion mask (`kind` 'lesion') or on the zones its report names ('zone': the synthetic set at `root`), 0 elsewhere,
+    through Eq. 11. `cache`: a dict keeping each image's zones between calls."""
+    if kind == 'lesion':
         if 'mask' not in b: raise DataError(f"semi.text_oracle='lesion' needs the masks of the unlabelled images; {', '.join(list(b['id'])[:3])} have none")
         S = b['mask'].float()
-    else:
-        if self.root is None: raise ValueError("semi.text_oracle='zone' needs the dataset folder: Stage2(cfg, vlm, root=...)")
+    elif kind == 'zone':
+        if root is None: raise ValueError("semi.text_oracle='zone' needs the dataset folder (root=...)")
+        cache = {} if cache is None else cache
         ids, size = list(b['id']), b['image'].shape[-1]
-        new = {i: r for i, r in zip(ids, b['report']) if i not in self._zones}
-        if new: self._zones.update(zip(new, torch.from_numpy(report_zones(self.root, list(new), list(new.values()), size)).float()[:, None]))
-        S = torch.stack([self._zones[i] for i in ids])
+        new = {i: r for i, r in zip(ids, b['report']) if i not in cache}
+        if new: cache.update(zip(new, torch.from_numpy(report_zones(root, list(new), list(new.values()), size)).float()[:, None]))
+        S = torch.stack([cache[i] for i in ids])
         if 'geo' in b: S = apply_geo(S, b['geo'], fill=0.)               # the zones follow the image, as the aligned mask does
-    return mask_logits(soft_text_mask(S.to(self.device)))
+    else: raise ValueError(f"text oracle {kind!r}; expected 'lesion' or 'zone'")
+    return mask_logits(soft_text_mask(S.to(device)))
+
+@patch
+def oracle_text_logits(self:Stage2, b:dict) -> torch.Tensor:
+    "`semi.text_oracle`'s text-mask logits for batch `b` (`text_oracle_logits`), the zones of the run's dataset kept between steps."
+    return text_oracle_logits(self.cfg.semi.text_oracle, b, self.root, self._zones, self.device)
 
 # %% ../nbs/11b_train.ipynb #ef042a22
 @patch
