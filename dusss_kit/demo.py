@@ -24,10 +24,11 @@ def _check_methods(methods):
     if bad or not methods: raise ValueError(f"methods: unknown {bad or 'none given'}; choose from supervised, mean_teacher, dusss, full")
 
 def demo_configs(cfg:Config, out, root, methods=DEMO_METHODS) -> dict:
-    "Per-method stage-2 configs of a demo in `out` on the dataset folder `root`: run folder `<out>/<method>`, DuSSS with the VLM in `<out>/vlm`."
+    """Per-method stage-2 configs of a demo in `out` on the dataset folder `root`: run folder `<out>/<method>`, DuSSS with the VLM in `<out>/vlm`
+    (and `semi.text_oracle`, if set: the baselines have no text mask to replace)."""
     out = Path(out); _check_methods(methods)
     def one(m):
-        semi = replace(cfg.semi, method=m, vlm_checkpoint=str(out/'vlm') if m == 'dusss' else None)
+        semi = replace(cfg.semi, method=m, vlm_checkpoint=str(out/'vlm') if m == 'dusss' else None, text_oracle=cfg.semi.text_oracle if m == 'dusss' else None)
         return validate(replace(cfg, data=replace(cfg.data, path=str(root)), semi=semi, train=replace(cfg.train, out=str(out/m))))
     return {m: one(m) for m in methods}
 
