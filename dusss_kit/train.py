@@ -220,7 +220,8 @@ class Stage2:
     def __repr__(self):
         parts = [f"student {sum(p.numel() for p in self.student.parameters()):,} parameters"]
         if self.teacher is not None: parts.append("EMA teacher")
-        if self.generator is not None: parts.append("text mask" + (" + L_tg" if self.tg_opt is not None else " (decoder frozen)"))
+        if self.generator is not None: parts.append("text mask" + (" + L_tg" if self.tg_opt is not None else " (decoder frozen)")
+                                                    + (f", trained on the {self.cfg.semi.text_oracle} oracle" if self.cfg.semi.text_oracle else ""))
         return f"Stage2({self.cfg.semi.method}: {', '.join(parts)}; step {self.step})"
 
 # %% ../nbs/11b_train.ipynb #8de6dba8
