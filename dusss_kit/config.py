@@ -106,6 +106,7 @@ class SemiConfig:
                                          # image's augmentation; 'augmented' (the papers' code): they see the rotated/flipped image, whose report may name the wrong side
     text_oracle: str|None = None         # kit-only diagnostic, never a method (it reads masks): the training step's text mask is what a perfectly grounded VLM
                                          # would give, similarity 1 on the image's 'lesion' mask or on the 'zone's its report names (the kit's synthetic set), 0 elsewhere
+    text_oracle_zone: float = 1.0        # 'zone' oracle: the similarity of the named zones' pixels outside the lesions (1: the words alone; below 1 the lesions stand out at 1)
     ema_max: float = 0.99                # teacher: alpha = min(1 - 1/(step + 1), ema_max)
     unsup_weight: float = 1.0            # weight of L_semi
     rampup_epochs: int = 0               # sigmoid ramp-up of the unsupervised weight over this many epochs (0: none, as the papers)
@@ -164,7 +165,8 @@ def _rules(c:Config) -> list:
             ('semi.unsup_weight', c.semi.unsup_weight >= 0, "a non-negative weight"),
             ('semi.rampup_epochs', c.semi.rampup_epochs >= 0, "0 (no ramp-up) or more epochs"),
             ('semi.text_oracle', c.semi.text_oracle is None or c.semi.method == 'dusss',
-             f"None with semi.method={c.semi.method!r}: the oracle replaces the text mask, which only 'dusss' has")]
+             f"None with semi.method={c.semi.method!r}: the oracle replaces the text mask, which only 'dusss' has"),
+            ('semi.text_oracle_zone', 0 <= c.semi.text_oracle_zone <= 1, "a similarity in [0, 1]")]
 
 # %% ../nbs/00a_config.ipynb #378afe47
 class ConfigError(ValueError):

@@ -281,13 +281,15 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     return {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in out.items()}
 
 # %% ../nbs/11b_train.ipynb #ab9fcaa8
-def text_oracle_logits(kind:str, b:dict, root=None, cache:dict|None=None, device='cpu') -> torch.Tensor:
+def text_oracle_logits(kind:str, b:dict, root=None, cache:dict|None=None, device='cpu', zone_similarity:float=1.) -> torch.Tensor:
     """The text-mask logits (B, 1, H, W) a perfectly grounded VLM would give batch `b`, aligned with its images: similarity 1 on each
     image's own lesion mask (`kind` 'lesion') or on the zones its report names ('zone': the synthetic set at `root`), 0 elsewhere,
-    through Eq. 11. `cache`: a dict keeping each image's zones between calls."""
-    if kind == 'lesion':
-        if 'mask' not in b: raise DataError(f"semi.text_oracle='lesion' needs the masks of the unlabelled images; {', '.join(list(b['id'])[:3])} have none")
-        S = b['mask'].float()
+    through Eq. 11. With `zone_similarity` < 1 the zones' pixels outside the lesions get that similarity and the lesions 1.
+    `cache`: a dict keeping each image's zones between calls."""
+    def lesions():
+        if 'mask' not in b: raise DataError(f"semi.text_oracle={kind!r} needs the masks of the unlabelled images; {', '.join(list(b['id'])[:3])} have none")
+        return b['mask'].float()
+    if kind == 'lesion': S = lesions()
     elif kind == 'zone':
         if root is None: raise ValueError("semi.text_oracle='zone' needs the dataset folder (root=...)")
         cache = {} if cache is None else cache
@@ -296,13 +298,15 @@ def text_oracle_logits(kind:str, b:dict, root=None, cache:dict|None=None, device
         if new: cache.update(zip(new, torch.from_numpy(report_zones(root, list(new), list(new.values()), size)).float()[:, None]))
         S = torch.stack([cache[i] for i in ids])
         if 'geo' in b: S = apply_geo(S, b['geo'], fill=0.)               # the zones follow the image, as the aligned mask does
+        if zone_similarity < 1: S = torch.maximum(lesions(), zone_similarity * S)
     else: raise ValueError(f"text oracle {kind!r}; expected 'lesion' or 'zone'")
     return mask_logits(soft_text_mask(S.to(device)))
 
 @patch
 def oracle_text_logits(self:Stage2, b:dict) -> torch.Tensor:
     "`semi.text_oracle`'s text-mask logits for batch `b` (`text_oracle_logits`), the zones of the run's dataset kept between steps."
-    return text_oracle_logits(self.cfg.semi.text_oracle, b, self.root, self._zones, self.device)
+    s = self.cfg.semi
+    return text_oracle_logits(s.text_oracle, b, self.root, self._zones, self.device, s.text_oracle_zone)
 
 # %% ../nbs/11b_train.ipynb #ef042a22
 @patch
