@@ -351,7 +351,7 @@ def snapshot(self:Stage2, ds) -> dict:
     try:
         with autocast(self.cfg.train.amp, self.device):
             logits = net(x).float()
-            text = None if self.generator is None else self.oracle_text_logits(b) if self.cfg.semi.text_oracle else self.generator(x, list(b['report']))['logits'].float()
+            text = self.text_logits(b, x) if self.generator is not None else None    # the snapshot images are not augmented: no draw to replay
     finally: net.train(was)
     out = {'teacher' if self.teacher is not None else 'student': torch.sigmoid(logits)}
     if text is not None: out.update(text=torch.sigmoid(text), merged=pseudo_label(logits, text, self.cfg.semi.fusion))
