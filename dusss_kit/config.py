@@ -100,6 +100,9 @@ class SemiConfig:
     text_loss: bool = True               # L_text: the student also fits the text mask (L_semi = (L_merged + L_text)/2)
     tg: bool = True                      # train the grounding decoder with L_tg (Table 2's 'L_tg' switch)
     tg_lr: float = 3e-4                  # the grounding decoder's own Adam
+    tg_labeled: float = 0.0              # kit-only, not the papers' (0: their decoder learns from L_tg alone): weight of a second decoder loss, the labelled
+                                         # images' text masks fitting their masks (the seg loss), added to L_tg; the student's losses are unchanged
+    tg_warmup_steps: int = 0             # kit-only: steps that train the decoder alone (L_tg + tg_labeled) before stage 2's first step (0: none, as the papers)
     text_source: str = 'own'             # 'own' report (the paper) or 'batch_mean' (the code's average over the batch, defect 8)
     pamr: bool = False                   # refine the text mask with PAMR (really applied when on; defect 3)
     text_view: str = 'aligned'           # 'aligned': text mask and L_tg see the un-augmented image (where its report is true), the mask then follows the
@@ -166,7 +169,13 @@ def _rules(c:Config) -> list:
             ('semi.rampup_epochs', c.semi.rampup_epochs >= 0, "0 (no ramp-up) or more epochs"),
             ('semi.text_oracle', c.semi.text_oracle is None or c.semi.method == 'dusss',
              f"None with semi.method={c.semi.method!r}: the oracle replaces the text mask, which only 'dusss' has"),
-            ('semi.text_oracle_zone', 0 <= c.semi.text_oracle_zone <= 1, "a similarity in [0, 1]")]
+            ('semi.text_oracle_zone', 0 <= c.semi.text_oracle_zone <= 1, "a similarity in [0, 1]"),
+            ('semi.tg_labeled', c.semi.tg_labeled >= 0, "a non-negative weight"),
+            ('semi.tg_labeled', c.semi.tg_labeled == 0 or (c.semi.method == 'dusss' and c.semi.tg and not c.semi.text_oracle),
+             "0 unless semi.method='dusss' with semi.tg=true and no text_oracle: it trains the grounding decoder"),
+            ('semi.tg_warmup_steps', c.semi.tg_warmup_steps >= 0, "0 (none) or more steps"),
+            ('semi.tg_warmup_steps', c.semi.tg_warmup_steps == 0 or (c.semi.method == 'dusss' and c.semi.tg and not c.semi.text_oracle),
+             "0 unless semi.method='dusss' with semi.tg=true and no text_oracle: it trains the grounding decoder")]
 
 # %% ../nbs/00a_config.ipynb #378afe47
 class ConfigError(ValueError):

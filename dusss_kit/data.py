@@ -480,7 +480,7 @@ def apply_geo(x:torch.Tensor, geo, mode:str='bilinear', fill:float|None=0.) -> t
     branch, k, axis, angle = int(geo[0]), int(geo[1]), int(geo[2]), float(geo[3])
     if branch == GEO_ROTFLIP: return torch.rot90(x, k, dims=(-2, -1)).flip(-2 if axis == 0 else -1)
     if branch == GEO_ROTATE:
-        return _rotate(x, angle, mode, float(x.min()) if fill is None else fill)
+        return _rotate(x, angle, mode, float(x.detach().min()) if fill is None else fill)
     if branch != GEO_IDENTITY: raise ValueError(f"geo branch {branch}; expected 0 (identity), 1 (rot90+flip) or 2 (rotation)")
     return x
 

@@ -25,10 +25,11 @@ def _check_methods(methods):
 
 def demo_configs(cfg:Config, out, root, methods=DEMO_METHODS) -> dict:
     """Per-method stage-2 configs of a demo in `out` on the dataset folder `root`: run folder `<out>/<method>`, DuSSS with the VLM in `<out>/vlm`
-    (and `semi.text_oracle`, if set: the baselines have no text mask to replace)."""
+    (and the text mask's options `semi.text_oracle`, `tg_labeled` and `tg_warmup_steps`, if set: the baselines have no text mask)."""
     out = Path(out); _check_methods(methods)
     def one(m):
-        semi = replace(cfg.semi, method=m, vlm_checkpoint=str(out/'vlm') if m == 'dusss' else None, text_oracle=cfg.semi.text_oracle if m == 'dusss' else None)
+        text_only = {} if m == 'dusss' else dict(text_oracle=None, tg_labeled=0., tg_warmup_steps=0)   # the baselines have no text mask
+        semi = replace(cfg.semi, method=m, vlm_checkpoint=str(out/'vlm') if m == 'dusss' else None, **text_only)
         return validate(replace(cfg, data=replace(cfg.data, path=str(root)), semi=semi, train=replace(cfg.train, out=str(out/m))))
     return {m: one(m) for m in methods}
 

@@ -243,6 +243,22 @@ def text_logits(self:Stage2, b:dict, x:torch.Tensor|None=None) -> torch.Tensor:
     return apply_geo(logits, b['geo'], fill=None) if 'geo' in b else logits   # rotations bring in the map's minimum: background, not p = 0.5
 
 @patch
+def grounding_losses(self:Stage2, lab:dict, unl:dict, xt:torch.Tensor) -> dict:
+    """The grounding decoder's losses on a training batch, `xt` being its images as the text side sees them (labelled first): `tg`, L_tg (Eq. 12)
+    over all of them; with `semi.tg_labeled` > 0 also `tg_labeled`, the seg loss of the labelled images' text masks against their masks (kit-only);
+    `loss` = tg + tg_labeled·that. Gradients reach the decoder and the logit scale only."""
+    cfg, n = self.cfg, len(lab['report'])
+    self.generator.train()
+    with autocast(cfg.train.amp, self.device):
+        out = {'tg': self.generator.tg_loss(xt, list(lab['report']) + list(unl['report']))['loss'].float()}
+        if cfg.semi.tg_labeled: lab_text = self.text_logits(lab, xt[:n])   # aligned with the augmented labelled images and their masks
+    out['loss'] = out['tg']
+    if cfg.semi.tg_labeled:
+        out['tg_labeled'] = seg_loss(lab_text, lab['mask'].to(self.device), cfg.seg.loss)
+        out['loss'] = out['loss'] + cfg.semi.tg_labeled * out['tg_labeled']
+    return out
+
+@patch
 def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     "One optimiser step on `{'labeled': batch, 'unlabeled': batch}` (supervised: labelled only); `epoch` (fractional) drives the ramp-up. None: skipped (non-finite loss)."
     cfg, s, dev, amp = self.cfg, self.cfg.semi, self.device, self.cfg.train.amp
@@ -265,9 +281,8 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
         out.update(terms, w=w)
     out['loss'], total = loss, loss
     if self.tg_opt is not None:
-        self.generator.train()
-        with autocast(amp, dev): out['tg'] = self.generator.tg_loss(xt, list(lab['report']) + list(unl['report']))['loss'].float()
-        total = total + out['tg']
+        g = self.grounding_losses(lab, unl, xt)
+        total = total + g.pop('loss'); out.update(g)
     self.opt.zero_grad(set_to_none=True)
     if self.tg_opt is not None: self.tg_opt.zero_grad(set_to_none=True)
     if not self.guard.check(reduce_sum(total), self.step, out): return None     # summed over ranks: all skip together
@@ -279,6 +294,32 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     if self.teacher is not None: out['alpha'] = ema_update(self.teacher, self.student, self.step, s.ema_max, buffers='none')
     self.step += 1
     return {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in out.items()}
+
+# %% ../nbs/11b_train.ipynb #d50f4023
+@patch
+def warmup_decoder(self:Stage2, loader, steps:int, progress:bool=False) -> dict:
+    """`semi.tg_warmup_steps` (kit-only): train the grounding decoder alone, with `grounding_losses`, for `steps` steps on `loader`'s batches
+    (passes over it as needed); the student and the teacher do not move. Returns the steps taken and the mean losses of their last quarter."""
+    if self.tg_opt is None: raise ValueError("a decoder warm-up needs semi.method='dusss' with semi.tg=true (the decoder and its optimiser)")
+    hist, k = [], 0
+    bar = tqdm(total=steps, desc='decoder warm-up', disable=not progress, leave=False)
+    while len(hist) < steps:
+        loader.set_epoch(k); k += 1
+        for batch in loader:
+            lab, unl = batch['labeled'], batch['unlabeled']
+            xt = torch.cat([lab['image_raw'], unl['image_raw']] if 'image_raw' in lab else [lab['image'], unl['image']]).to(self.device)
+            g = self.grounding_losses(lab, unl, xt)
+            self.tg_opt.zero_grad(set_to_none=True)
+            if not self.guard.check(reduce_sum(g['loss']), -1 - len(hist), g): continue     # non-finite: skipped, counted
+            self.scaler.scale(g['loss']).backward()
+            average_gradients(self.generator.trainable_parameters())
+            _clip_step(self.scaler, self.tg_opt, self.generator.trainable_parameters(), self.cfg.train.grad_clip)
+            self.scaler.update()
+            hist.append({k_: float(v.detach()) for k_, v in g.items()}); bar.update(1); bar.set_postfix(loss=f"{hist[-1]['loss']:.3f}")
+            if len(hist) >= steps: break
+    bar.close()
+    tail = hist[-max(1, steps // 4):]
+    return {'steps': len(hist), **{key: sum(h[key] for h in tail) / len(tail) for key in tail[0]}}
 
 # %% ../nbs/11b_train.ipynb #ab9fcaa8
 def text_oracle_logits(kind:str, b:dict, root=None, cache:dict|None=None, device='cpu', zone_similarity:float=1.) -> torch.Tensor:
@@ -464,14 +505,19 @@ def train(cfg:Config, resume:bool=False) -> dict:
     seed_everything(t.seed, t.deterministic)
     st = Stage2(cfg, vlm, device, root=data.root)
     sched = make_scheduler(st.opt, t)
-    epoch0, best, bad = 0, -math.inf, 0
+    epoch0, best, bad, warm = 0, -math.inf, 0, {}
     snaps = _snapshot_record(data.snap)
     if resume and last.is_file():
         ck = torch.load(last, map_location=device, weights_only=False)
         st.load_state_dict(ck)
         if sched is not None: sched.load_state_dict(ck['scheduler'])
-        epoch0, best, bad = ck['epoch'] + 1, ck['best'], ck['bad_epochs']; _set_rng_state(ck['rng'])
+        epoch0, best, bad, warm = ck['epoch'] + 1, ck['best'], ck['bad_epochs'], ck.get('warmup', {}); _set_rng_state(ck['rng'])
         if snap_f.is_file(): snaps = torch.load(snap_f, weights_only=False)
+    elif s.tg_warmup_steps:                                                   # kit-only; a resumed run's checkpoint already holds the decoder
+        warm = {'tg_warmup': st.warmup_decoder(data.loader, s.tg_warmup_steps, t.progress and main)}
+        if main:
+            warm['tg_warmup']['val_dice_text'] = text_mask_dice(st.generator, data.val)['dice']
+            if t.progress: print(f"decoder warm-up: {', '.join(f'{k} {v:.4g}' for k, v in warm['tg_warmup'].items())}")
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
         st.fwd = DDP(st.student, device_ids=[device.index] if device.type == 'cuda' else None)
@@ -503,14 +549,14 @@ def train(cfg:Config, resume:bool=False) -> dict:
         record = {'epoch': epoch, 'step': st.step, 'lr': lr, **means, **val, 'world_size': world,
                   'images_per_s': n * t.batch_size * world * (2 if st.teacher is not None else 1) / max(train_s, 1e-9), 'time_s': time.time() - t0}
         state = {**st.state_dict(), 'scheduler': sched.state_dict() if sched is not None else None, 'rng': _rng_state(),
-                 'epoch': epoch, 'best': best, 'bad_epochs': bad, 'config': cfg, 'metrics': record}
+                 'epoch': epoch, 'best': best, 'bad_epochs': bad, 'config': cfg, 'metrics': record, 'warmup': warm}
         atomic_save(state, last)
         if improved: atomic_save(state, best_f)
         atomic_save(snaps, snap_f)
         append_metrics(run, record)
         if t.progress: print(_epoch_line(record))
     digests = gather_digests(st.student.state_dict(), st.teacher.state_dict() if st.teacher is not None else {})
-    extra = {'world_size': world, 'rank_digests': digests, **({'text_oracle': s.text_oracle} if s.text_oracle else {})}
+    extra = {'world_size': world, 'rank_digests': digests, **({'text_oracle': s.text_oracle} if s.text_oracle else {}), **warm}
     res = _final_eval(cfg, run, data, device, extra, st.generator) if main else {}
     barrier()
     return res

@@ -129,3 +129,20 @@ def test_text_oracle_runs_and_names_a_set_it_cannot_read(dusss_run, tmp_path):
     r = dusss('train', '--out', tmp_path / 'p', *sets('train.epochs=1', 'semi.text_oracle=zone', f'data.path={plain}',
                                                        f'semi.vlm_checkpoint={dusss_run / "vlm"}'))
     assert r.returncode == 1 and str(plain / 'dataset.json') in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_decoder_warmup_and_labelled_grounding(dusss_run, tmp_path):
+    "semi.tg_labeled + semi.tg_warmup_steps (kit-only): the warm-up runs once, is recorded, and a resumed run keeps its record without repeating it."
+    out = tmp_path / 'lab'
+    extra = ('semi.tg_labeled=5', 'semi.tg_warmup_steps=8', 'train.progress=true', f'semi.vlm_checkpoint={dusss_run / "vlm"}')
+    r = dusss('train', '--out', out, *sets('train.epochs=1', *extra))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count('decoder warm-up:') == 1
+    warm = json.loads((out / 'results.json').read_text())['tg_warmup']
+    assert warm['steps'] == 8 and 0 <= warm['val_dice_text'] <= 1 and warm['loss'] > 0
+    assert abs(warm['loss'] - (warm['tg'] + 5 * warm['tg_labeled'])) < 1e-4
+    assert all('tg_labeled' in json.loads(l) for l in (out / 'metrics.jsonl').read_text().splitlines())
+    r = dusss('train', '--out', out, '--resume', *sets('train.epochs=2', *extra))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'decoder warm-up:' not in r.stdout and epochs(out) == [0, 1]
+    assert json.loads((out / 'results.json').read_text())['tg_warmup'] == warm
