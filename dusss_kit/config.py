@@ -110,6 +110,8 @@ class SemiConfig:
     text_oracle: str|None = None         # kit-only diagnostic, never a method (it reads masks): the training step's text mask is what a perfectly grounded VLM
                                          # would give, similarity 1 on the image's 'lesion' mask or on the 'zone's its report names (the kit's synthetic set), 0 elsewhere
     text_oracle_zone: float = 1.0        # 'zone' oracle: the similarity of the named zones' pixels outside the lesions (1: the words alone; below 1 the lesions stand out at 1)
+    text_oracle_pool: int = 1            # oracle: its similarity averaged over pool×pool pixel cells, then brought back bilinearly: a perfect grounding on a
+                                         # coarser grid (1: none; the decoder's own grid has cells of vlm.patch_size/4 pixels)
     ema_max: float = 0.99                # teacher: alpha = min(1 - 1/(step + 1), ema_max)
     unsup_weight: float = 1.0            # weight of L_semi
     rampup_epochs: int = 0               # sigmoid ramp-up of the unsupervised weight over this many epochs (0: none, as the papers)
@@ -170,6 +172,9 @@ def _rules(c:Config) -> list:
             ('semi.text_oracle', c.semi.text_oracle is None or c.semi.method == 'dusss',
              f"None with semi.method={c.semi.method!r}: the oracle replaces the text mask, which only 'dusss' has"),
             ('semi.text_oracle_zone', 0 <= c.semi.text_oracle_zone <= 1, "a similarity in [0, 1]"),
+            ('semi.text_oracle_pool', c.semi.text_oracle_pool >= 1 and c.data.image_size % c.semi.text_oracle_pool == 0,
+             f"a cell size of at least 1 pixel that divides data.image_size ({c.data.image_size})"),
+            ('semi.text_oracle_pool', c.semi.text_oracle_pool == 1 or c.semi.text_oracle is not None, "1 unless semi.text_oracle is set"),
             ('semi.tg_labeled', c.semi.tg_labeled >= 0, "a non-negative weight"),
             ('semi.tg_labeled', c.semi.tg_labeled == 0 or (c.semi.method == 'dusss' and c.semi.tg and not c.semi.text_oracle),
              "0 unless semi.method='dusss' with semi.tg=true and no text_oracle: it trains the grounding decoder"),

@@ -28,7 +28,7 @@ def demo_configs(cfg:Config, out, root, methods=DEMO_METHODS) -> dict:
     (and the text mask's options `semi.text_oracle`, `tg_labeled` and `tg_warmup_steps`, if set: the baselines have no text mask)."""
     out = Path(out); _check_methods(methods)
     def one(m):
-        text_only = {} if m == 'dusss' else dict(text_oracle=None, tg_labeled=0., tg_warmup_steps=0)   # the baselines have no text mask
+        text_only = {} if m == 'dusss' else dict(text_oracle=None, text_oracle_pool=1, tg_labeled=0., tg_warmup_steps=0)   # the baselines have no text mask
         semi = replace(cfg.semi, method=m, vlm_checkpoint=str(out/'vlm') if m == 'dusss' else None, **text_only)
         return validate(replace(cfg, data=replace(cfg.data, path=str(root)), semi=semi, train=replace(cfg.train, out=str(out/m))))
     return {m: one(m) for m in methods}

@@ -351,7 +351,7 @@ def pseudo_label_quality(path, batch_size:int=16, device='cpu') -> pd.DataFrame:
     if not recs: raise DataError(f"{root}: none of the {len(unl)} unlabelled training images of {split_f} has a mask to score its pseudo label against")
     loader = lambda: torch.utils.data.DataLoader(SegDataset(recs, size=cfg.data.image_size, channels=cfg.data.channels), batch_size=batch_size)
     oracle, zones = cfg.semi.text_oracle, {}
-    text = lambda b: (text_oracle_logits(oracle, b, root, zones, zone_similarity=cfg.semi.text_oracle_zone) if oracle else gen(b['image'].to(device), list(b['report']))['logits']).float().cpu()
+    text = lambda b: (text_oracle_logits(oracle, b, root, zones, zone_similarity=cfg.semi.text_oracle_zone, pool=cfg.semi.text_oracle_pool) if oracle else gen(b['image'].to(device), list(b['report']))['logits']).float().cpu()
     shift = 0.
     if gen is not None:
         s, n = 0., 0
