@@ -302,16 +302,16 @@ def warmup_decoder(self:Stage2, loader, steps:int, progress:bool=False) -> dict:
     """`semi.tg_warmup_steps` (kit-only): train the grounding decoder alone, with `grounding_losses`, for `steps` steps on `loader`'s batches
     (passes over it as needed); the student and the teacher do not move. Returns the steps taken and the mean losses of their last quarter."""
     if self.tg_opt is None: raise ValueError("a decoder warm-up needs semi.method='dusss' with semi.tg=true (the decoder and its optimiser)")
-    hist, k = [], 0
+    hist, k, tried = [], 0, 0
     bar = tqdm(total=steps, desc='decoder warm-up', disable=not progress, leave=False)
     while len(hist) < steps:
         loader.set_epoch(k); k += 1
         for batch in loader:
             lab, unl = batch['labeled'], batch['unlabeled']
             xt = torch.cat([lab['image_raw'], unl['image_raw']] if 'image_raw' in lab else [lab['image'], unl['image']]).to(self.device)
-            g = self.grounding_losses(lab, unl, xt)
+            g = self.grounding_losses(lab, unl, xt); tried += 1
             self.tg_opt.zero_grad(set_to_none=True)
-            if not self.guard.check(reduce_sum(g['loss']), -1 - len(hist), g): continue     # non-finite: skipped, counted
+            if not self.guard.check(reduce_sum(g['loss']), f"{tried} of the decoder warm-up", g): continue   # non-finite: skipped, counted
             self.scaler.scale(g['loss']).backward()
             average_gradients(self.generator.trainable_parameters())
             _clip_step(self.scaler, self.tg_opt, self.generator.trainable_parameters(), self.cfg.train.grad_clip)
