@@ -138,6 +138,8 @@ CHOICES = {'vlm.image_encoder': ('tiny', 'cpu', 'paper'), 'vlm.head': ('mlp', 'l
 
 def _rules(c:Config) -> list:
     "(key, ok, expectation) triples for values that are well-typed but impossible."
+    decoder_trains, why_not = c.semi.method == 'dusss' and c.semi.tg and not c.semi.text_oracle, \
+        "0 unless semi.method='dusss' with semi.tg=true and no text_oracle: it trains the grounding decoder"
     return [('data.image_size', c.data.image_size > 0 and c.data.image_size % c.vlm.patch_size == 0,
              f"a positive multiple of vlm.patch_size ({c.vlm.patch_size})"),
             ('data.label_ratio', 0 < c.data.label_ratio <= 1, "a fraction in (0, 1]"),
@@ -176,11 +178,9 @@ def _rules(c:Config) -> list:
              f"a cell size of at least 1 pixel that divides data.image_size ({c.data.image_size})"),
             ('semi.text_oracle_pool', c.semi.text_oracle_pool == 1 or c.semi.text_oracle is not None, "1 unless semi.text_oracle is set"),
             ('semi.tg_labeled', c.semi.tg_labeled >= 0, "a non-negative weight"),
-            ('semi.tg_labeled', c.semi.tg_labeled == 0 or (c.semi.method == 'dusss' and c.semi.tg and not c.semi.text_oracle),
-             "0 unless semi.method='dusss' with semi.tg=true and no text_oracle: it trains the grounding decoder"),
+            ('semi.tg_labeled', c.semi.tg_labeled == 0 or decoder_trains, why_not),
             ('semi.tg_warmup_steps', c.semi.tg_warmup_steps >= 0, "0 (none) or more steps"),
-            ('semi.tg_warmup_steps', c.semi.tg_warmup_steps == 0 or (c.semi.method == 'dusss' and c.semi.tg and not c.semi.text_oracle),
-             "0 unless semi.method='dusss' with semi.tg=true and no text_oracle: it trains the grounding decoder")]
+            ('semi.tg_warmup_steps', c.semi.tg_warmup_steps == 0 or decoder_trains, why_not)]
 
 # %% ../nbs/00a_config.ipynb #378afe47
 class ConfigError(ValueError):

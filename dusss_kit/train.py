@@ -244,6 +244,12 @@ def text_logits(self:Stage2, b:dict, x:torch.Tensor|None=None) -> torch.Tensor:
     return apply_geo(logits, b['geo'], fill=None) if 'geo' in b else logits   # rotations bring in the map's minimum: background, not p = 0.5
 
 @patch
+def _text_images(self:Stage2, lab:dict, unl:dict, x:torch.Tensor|None=None) -> torch.Tensor:
+    "What the text side sees of a paired batch, labelled first, on the device: the un-augmented images (`semi.text_view='aligned'`), else `x` or the augmented ones."
+    if 'image_raw' in lab: return torch.cat([lab['image_raw'], unl['image_raw']]).to(self.device)
+    return x if x is not None else torch.cat([lab['image'], unl['image']]).to(self.device)
+
+@patch
 def grounding_losses(self:Stage2, lab:dict, unl:dict, xt:torch.Tensor) -> dict:
     """The grounding decoder's losses on a training batch, `xt` being its images as the text side sees them (labelled first): `tg`, L_tg (Eq. 12)
     over all of them; with `semi.tg_labeled` > 0 also `tg_labeled`, the seg loss of the labelled images' text masks against their masks (kit-only);
@@ -266,7 +272,7 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     lab, unl = batch['labeled'], batch.get('unlabeled') if self.teacher is not None else None
     xl, yl = lab['image'].to(dev), lab['mask'].to(dev)
     x = self._layout(xl if unl is None else torch.cat([xl, unl['image'].to(dev)]))
-    xt = torch.cat([lab['image_raw'], unl['image_raw']]).to(dev) if unl is not None and 'image_raw' in lab else x   # what the text side sees
+    xt = self._text_images(lab, unl, x) if unl is not None else x
     self.student.train()
     with autocast(amp, dev): logits = self.fwd(x).float()
     out = {'sup': seg_loss(logits[:len(xl)], yl, cfg.seg.loss)}
@@ -308,8 +314,7 @@ def warmup_decoder(self:Stage2, loader, steps:int, progress:bool=False) -> dict:
         loader.set_epoch(k); k += 1
         for batch in loader:
             lab, unl = batch['labeled'], batch['unlabeled']
-            xt = torch.cat([lab['image_raw'], unl['image_raw']] if 'image_raw' in lab else [lab['image'], unl['image']]).to(self.device)
-            g = self.grounding_losses(lab, unl, xt); tried += 1
+            g = self.grounding_losses(lab, unl, self._text_images(lab, unl)); tried += 1
             self.tg_opt.zero_grad(set_to_none=True)
             if not self.guard.check(reduce_sum(g['loss']), f"{tried} of the decoder warm-up", g): continue   # non-finite: skipped, counted
             self.scaler.scale(g['loss']).backward()
