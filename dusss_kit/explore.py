@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 import matplotlib.pyplot as plt
+from tqdm.auto import tqdm
 from .core import in_test, DataError
 from .data import DatasetIndex, scan_dataset, read_image, read_mask, SegDataset
 from .metrics import binarize
@@ -342,7 +343,7 @@ def _synth_generated(root:Path) -> bool:
     except (OSError, ValueError, AttributeError): return False
 
 @torch.no_grad()
-def pseudo_label_quality(path, batch_size:int=16, device='cpu') -> pd.DataFrame:
+def pseudo_label_quality(path, batch_size:int=16, device='cpu', progress:bool=True) -> pd.DataFrame:
     """Per unlabelled training image of a stage-2 run (folder or checkpoint) with a ground-truth mask: Dice of the best checkpoint's `teacher`
     and, for 'dusss', of the `merged` pseudo label (Eq. 16, the run's `semi.fusion`), of the `text` mask alone (soft > 0.5), of the
     teacher `shifted` by the text mask's mean logit over the set (the control: a constant threshold shift) and `best_shift`, the teacher
@@ -351,7 +352,8 @@ def pseudo_label_quality(path, batch_size:int=16, device='cpu') -> pd.DataFrame:
     On the kit's synthetic set a 'dusss' run also gets two columns that read the words and no mask: `report_veto`, the teacher fused
     (Eq. 16) with the mask of a VLM that grounds only what each report rules out (similarity 0 in the zones it names, −1 elsewhere:
     `REPORT_VETO`, through Eq. 11), and `zone_cut`, the teacher at its best shift with every pixel outside the named zones removed,
-    the most that ruling zones out can add. `attrs` keeps `text_logit_shift` and the chosen `best_shift` and `zone_cut_shift`."""
+    the most that ruling zones out can add. `attrs` keeps `text_logit_shift` and the chosen `best_shift` and `zone_cut_shift`.
+    `progress`: a bar per pass over the images (a 'dusss' run makes two: the text mask's mean logit, then the scores)."""
     from dusss_kit.train import load_segmenter, text_oracle_logits
     from dusss_kit.semisup import merge_pseudo_label
     from dusss_kit.text_mask import soft_text_mask, mask_logits
@@ -364,19 +366,20 @@ def pseudo_label_quality(path, batch_size:int=16, device='cpu') -> pd.DataFrame:
     root = Path(cfg.data.path).expanduser() if cfg.data.path else f.parent/'synth'
     recs = [r for r in scan_dataset(root, text_table=cfg.data.text_table).split('train') if r.id in unl and r.mask is not None]
     if not recs: raise DataError(f"{root}: none of the {len(unl)} unlabelled training images of {split_f} has a mask to score its pseudo label against")
-    loader = lambda: torch.utils.data.DataLoader(SegDataset(recs, size=cfg.data.image_size, channels=cfg.data.channels), batch_size=batch_size)
+    loader = lambda desc: tqdm(torch.utils.data.DataLoader(SegDataset(recs, size=cfg.data.image_size, channels=cfg.data.channels), batch_size=batch_size),
+                               desc=desc, disable=not progress, leave=False)
     oracle, zones = cfg.semi.text_oracle, {}
     veto = gen is not None and _synth_generated(root)
     text = lambda b: (text_oracle_logits(oracle, b, root, zones, zone_similarity=cfg.semi.text_oracle_zone, pool=cfg.semi.text_oracle_pool) if oracle else gen(b['image'].to(device), list(b['report']))['logits']).float().cpu()
     shift = 0.
     if gen is not None:
         s, n = 0., 0
-        for b in loader():
+        for b in loader('text mask mean logit'):
             t = text(b); s += t.sum().item(); n += t.numel()
         shift = s / n
     rows, grids = [], {'best_shift': [], 'zone_cut': []}   # per image, the Dice at every shift of SHIFT_GRID
     by_shift = lambda logits, y: torch.stack([_dice(torch.sigmoid(logits + c), y) for c in SHIFT_GRID], 1)
-    for b in loader():
+    for b in loader('pseudo labels'):
         x, y = b['image'].to(device), b['mask']
         tl = teacher(x).float().cpu()
         d = {'id': list(b['id']), 'teacher': _dice(torch.sigmoid(tl), y)}
