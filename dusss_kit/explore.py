@@ -349,7 +349,7 @@ def pseudo_label_quality(path, batch_size:int=16, device='cpu', progress:bool=Tr
     teacher `shifted` by the text mask's mean logit over the set (the control: a constant threshold shift) and `best_shift`, the teacher
     shifted by the constant of `SHIFT_GRID` that scores best over the set (it reads the masks: the most any threshold move could give).
     A run with `semi.text_oracle` is scored on the oracle's text mask, the one it trained with.
-    On the kit's synthetic set a 'dusss' run also gets two columns that read the words and no mask: `report_veto`, the teacher fused
+    On the kit's synthetic set with its own reports (no `data.text_table`), a 'dusss' run also gets two columns that read the words and no mask: `report_veto`, the teacher fused
     (Eq. 16) with the mask of a VLM that grounds only what each report rules out (similarity 0 in the zones it names, −1 elsewhere:
     `REPORT_VETO`, through Eq. 11), and `zone_cut`, the teacher at its best shift with every pixel outside the named zones removed,
     the most that ruling zones out can add. `attrs` keeps `text_logit_shift` and the chosen `best_shift` and `zone_cut_shift`.
@@ -369,7 +369,7 @@ def pseudo_label_quality(path, batch_size:int=16, device='cpu', progress:bool=Tr
     loader = lambda desc: tqdm(torch.utils.data.DataLoader(SegDataset(recs, size=cfg.data.image_size, channels=cfg.data.channels), batch_size=batch_size),
                                desc=desc, disable=not progress, leave=False)
     oracle, zones = cfg.semi.text_oracle, {}
-    veto = gen is not None and _synth_generated(root)
+    veto = gen is not None and cfg.data.text_table is None and _synth_generated(root)   # the zones of the generator's own reports
     text = lambda b: (text_oracle_logits(oracle, b, root, zones, zone_similarity=cfg.semi.text_oracle_zone, pool=cfg.semi.text_oracle_pool) if oracle else gen(b['image'].to(device), list(b['report']))['logits']).float().cpu()
     shift = 0.
     if gen is not None:
