@@ -337,11 +337,6 @@ def report_explorer(run_dir, data=None, split:str|None=None, image:int=0, static
 REPORT_VETO = (0., -1.)   # the report-veto mask's patch-report similarity inside and outside the zones a report names
 SHIFT_GRID = tuple(x / 4 for x in range(-16, 5))   # the constant logit shifts `best_shift` and `zone_cut` choose from: -4 to +1 by 0.25
 
-def _synth_generated(root:Path) -> bool:
-    "Whether `root` was written by the kit's synthetic generator, so that each report's zones can be regenerated (`synth.report_zones`)."
-    try: return str(json.loads((root/'dataset.json').read_text()).get('generator', '')).startswith('dusss_kit.synth')
-    except (OSError, ValueError, AttributeError): return False
-
 @torch.no_grad()
 def pseudo_label_quality(path, batch_size:int=16, device='cpu', progress:bool=True) -> pd.DataFrame:
     """Per unlabelled training image of a stage-2 run (folder or checkpoint) with a ground-truth mask: Dice of the best checkpoint's `teacher`
@@ -357,7 +352,7 @@ def pseudo_label_quality(path, batch_size:int=16, device='cpu', progress:bool=Tr
     from dusss_kit.train import load_segmenter, text_oracle_logits
     from dusss_kit.semisup import merge_pseudo_label
     from dusss_kit.text_mask import soft_text_mask, mask_logits
-    from dusss_kit.synth import report_zones
+    from dusss_kit.synth import report_zones, written_by_synth
     teacher, cfg, f = load_segmenter(path, 'teacher', device)
     gen = load_text_mask_generator(f, device)[0] if cfg.semi.method == 'dusss' else None
     split_f = f.parent/'split.json'
@@ -369,7 +364,7 @@ def pseudo_label_quality(path, batch_size:int=16, device='cpu', progress:bool=Tr
     loader = lambda desc: tqdm(torch.utils.data.DataLoader(SegDataset(recs, size=cfg.data.image_size, channels=cfg.data.channels), batch_size=batch_size),
                                desc=desc, disable=not progress, leave=False)
     oracle, zones = cfg.semi.text_oracle, {}
-    veto = gen is not None and cfg.data.text_table is None and _synth_generated(root)   # the zones of the generator's own reports
+    veto = gen is not None and cfg.data.text_table is None and bool(written_by_synth(root))   # the zones of the generator's own reports
     text = lambda b: (text_oracle_logits(oracle, b, root, zones, zone_similarity=cfg.semi.text_oracle_zone, pool=cfg.semi.text_oracle_pool) if oracle else gen(b['image'].to(device), list(b['report']))['logits']).float().cpu()
     shift = 0.
     if gen is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from .synth import written_by_synth
 
 # %% ../nbs/15a_report.ipynb #00000007
 def paper_results() -> pd.DataFrame:
@@ -25,8 +26,8 @@ def _key(name:str) -> str: return re.sub(r'[^a-z0-9]', '', str(name).lower())
 _ALIASES = {**{_key(d): d for d in PAPER_DATASETS}, 'mosmeddataplus': 'MosMedData+', 'qata': 'QaTa-COV19', 'qatacov': 'QaTa-COV19'}
 
 def _is_synth(p:Path) -> bool:
-    try: return str(json.loads((p/'dataset.json').read_text()).get('generator', '')).startswith('dusss_kit.synth')
-    except (OSError, ValueError, AttributeError): return p.name == 'synth'     # moved or deleted: `stage2_root` names it synth
+    w = written_by_synth(p)
+    return p.name == 'synth' if w is None else w     # dataset.json moved or deleted: `stage2_root` names the folder synth
 
 def dataset_name(data_path) -> str:
     "The dataset of a run from its `data.path`: 'synthetic' for the kit's synthetic set (null, or a folder `synth` wrote), else the folder's name, spelled as in the papers when it is one of theirs."

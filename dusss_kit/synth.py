@@ -6,7 +6,8 @@
 __all__ = ['SYNTH_VERSION', 'SIDES', 'ZONES', 'COUNT_WORDS', 'SPLITS', 'CONVENTION', 'gaussian_kernel', 'blur', 'smooth_noise',
            'sample_anatomy', 'lung_masks', 'zone_edges', 'zone_masks', 'render_chest', 'check_plan', 'sample_plan',
            'draw_lesion', 'compose_report', 'parse_report', 'report_for', 'synth_chest', 'report_zone_mask',
-           'count_areas', 'synth_id', 'synth_sample', 'to_uint8', 'write_split', 'write_synth_dataset', 'report_zones']
+           'count_areas', 'synth_id', 'synth_sample', 'to_uint8', 'write_split', 'write_synth_dataset',
+           'written_by_synth', 'report_zones']
 
 # %% ../nbs/02_synth.ipynb #5ee65897
 import json, re, shutil
@@ -340,6 +341,11 @@ def write_synth_dataset(out, n_train:int=200, n_val:int=50, n_test:int=50, size:
                 n_areas_rule='one infected area per drawn lesion; lesions never touch, so it is also the number of 4-connected mask regions')
     (out/'dataset.json').write_text(json.dumps(meta, indent=2))
     return out
+
+def written_by_synth(root) -> bool|None:
+    "Whether the folder `root` was written by `write_synth_dataset`, from the generator its dataset.json names; None when that file is missing or unreadable."
+    try: return str(json.loads((Path(root)/'dataset.json').read_text()).get('generator', '')).startswith('dusss_kit.synth')
+    except (OSError, ValueError, AttributeError): return None
 
 # %% ../nbs/02_synth.ipynb #0751bbe7
 def report_zones(root, ids, reports=None, size:int|None=None) -> np.ndarray:
