@@ -112,6 +112,8 @@ class SemiConfig:
     text_oracle_zone: float = 1.0        # 'zone' oracle: the similarity of the named zones' pixels outside the lesions (1: the words alone; below 1 the lesions stand out at 1)
     text_oracle_pool: int = 1            # oracle: its similarity averaged over pool×pool pixel cells, then brought back bilinearly: a perfect grounding on a
                                          # coarser grid (1: none; the decoder's own grid has cells of vlm.patch_size/4 pixels)
+    teacher_view: str = 'same'           # 'same' (the papers): the teacher sees the student's augmented unlabelled images; 'raw' (kit-only): it sees them
+                                         # un-augmented and its logits follow each image's draw, so student and teacher see different views
     ema_max: float = 0.99                # teacher: alpha = min(1 - 1/(step + 1), ema_max)
     unsup_weight: float = 1.0            # weight of L_semi
     rampup_epochs: int = 0               # sigmoid ramp-up of the unsupervised weight over this many epochs (0: none, as the papers)
@@ -134,7 +136,7 @@ CHOICES = {'vlm.image_encoder': ('tiny', 'cpu', 'paper'), 'vlm.head': ('mlp', 'l
            'seg.network': ('lvit_unet', 'monai_unet', 'basic_unet', 'attention_unet'), 'seg.size': ('paper', 'cpu', 'tiny'),
            'seg.loss': ('dice_bce', 'dicece'), 'semi.method': ('dusss', 'mean_teacher', 'supervised', 'full'),
            'semi.fusion': ('logits', 'authors_probs'), 'semi.text_source': ('own', 'batch_mean'),
-           'semi.text_view': ('aligned', 'augmented'), 'semi.text_oracle': (None, 'lesion', 'zone')}
+           'semi.text_view': ('aligned', 'augmented'), 'semi.teacher_view': ('same', 'raw'), 'semi.text_oracle': (None, 'lesion', 'zone')}
 
 def _rules(c:Config) -> list:
     "(key, ok, expectation) triples for values that are well-typed but impossible."
@@ -171,6 +173,8 @@ def _rules(c:Config) -> list:
             ('semi.ema_max', 0 <= c.semi.ema_max < 1, "a number in [0, 1)"),
             ('semi.unsup_weight', c.semi.unsup_weight >= 0, "a non-negative weight"),
             ('semi.rampup_epochs', c.semi.rampup_epochs >= 0, "0 (no ramp-up) or more epochs"),
+            ('semi.teacher_view', c.semi.teacher_view == 'same' or c.semi.method != 'dusss' or c.semi.text_view == 'aligned',
+             "'same' with semi.text_view='augmented': a raw teacher view records each draw, which the text side reads as 'aligned'"),
             ('semi.text_oracle', c.semi.text_oracle is None or c.semi.method == 'dusss',
              f"None with semi.method={c.semi.method!r}: the oracle replaces the text mask, which only 'dusss' has"),
             ('semi.text_oracle_zone', 0 <= c.semi.text_oracle_zone <= 1, "a similarity in [0, 1]"),

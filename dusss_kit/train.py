@@ -159,7 +159,8 @@ def stage2_data(cfg:Config, run_dir) -> Stage2Data:
     steps = max(1, len(unl) // (B * world) if unl else len(lab) // (B * world))   # one pass over the unlabelled set, shared by the ranks
     snap = SegDataset((unl or val)[:4], **kw)
     if method == 'full': lab = lab + [replace(r, labeled=True) for r in unl if r.mask is not None]
-    record = method == 'dusss' and cfg.semi.text_view == 'aligned'   # keep each draw and the raw image: the text mask is made on the raw image
+    # keep each draw and the un-augmented image: the aligned text mask, or the raw teacher view, is made on it
+    record = method in SEMI_METHODS and (cfg.semi.teacher_view == 'raw' or (method == 'dusss' and cfg.semi.text_view == 'aligned'))
     lab_ds = SegDataset(lab, transform=rot_flip_or_rotate(record=record), **kw)
     unl_ds = SegDataset(unl, transform=rot_flip_or_rotate(record=record), **kw) if method in SEMI_METHODS else None
     if method in SEMI_METHODS:
@@ -244,6 +245,16 @@ def text_logits(self:Stage2, b:dict, x:torch.Tensor|None=None) -> torch.Tensor:
     return apply_geo(logits, b['geo'], fill=None) if 'geo' in b else logits   # rotations bring in the map's minimum: background, not p = 0.5
 
 @patch
+def teacher_logits(self:Stage2, unl:dict, xu:torch.Tensor, x_raw:torch.Tensor|None=None) -> torch.Tensor:
+    """The teacher's logits (no gradients) on the unlabelled batch `unl`, aligned with the student's augmented images `xu` (on the device).
+    `semi.teacher_view='same'` (the papers): made on `xu`. 'raw' (kit-only): made on the un-augmented images (`x_raw`, default `unl['image_raw']`)
+    and moved by each image's draw, as the aligned text mask. In train mode: the batch's statistics, which also refresh its own (see *One step*)."""
+    with torch.no_grad(), autocast(self.cfg.train.amp, self.device):
+        if self.cfg.semi.teacher_view != 'raw': return self.teacher.train()(xu).float()
+        if x_raw is None: x_raw = unl['image_raw'].to(self.device)
+        return apply_geo(self.teacher.train()(self._layout(x_raw)).float(), unl['geo'], fill=None)   # rotations bring in the map's minimum
+
+@patch
 def _text_images(self:Stage2, lab:dict, unl:dict, x:torch.Tensor|None=None) -> torch.Tensor:
     "What the text side sees of a paired batch, labelled first, on the device: the un-augmented images (`semi.text_view='aligned'`), else `x` or the augmented ones."
     if 'image_raw' in lab: return torch.cat([lab['image_raw'], unl['image_raw']]).to(self.device)
@@ -280,7 +291,7 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     if unl is not None:
         xu = x[len(xl):]
         with torch.no_grad(), autocast(amp, dev):
-            t_logits = self.teacher.train()(xu).float()       # batch statistics; refreshes its own BN running statistics (see above)
+            t_logits = self.teacher_logits(unl, xu, xt[len(xl):])
             text = self.text_logits(unl, xt[len(xl):]) if self.generator is not None else None
         terms = semi_losses(logits[len(xl):], t_logits, text, s.fusion, s.text_loss, cfg.seg.loss)
         w = s.unsup_weight * sigmoid_rampup(epoch, s.rampup_epochs)

@@ -54,7 +54,7 @@ def test_paper_size_configs(name):
         assert c.vlm.image_encoder == 'paper' and c.vlm.momentum == 0.995 and c.vlm.sss == 'kit' and c.vlm.embed_dim == 128
         assert c.semi.pretrain_epochs == 100 and c.semi.vlm_checkpoint is None
         assert (c.semi.fusion, c.semi.text_source, c.semi.text_loss, c.semi.tg) == ('logits', 'own', True, True)
-        assert c.semi.ema_max == 0.99 and c.semi.unsup_weight == 1.0 and c.semi.rampup_epochs == 0
+        assert c.semi.ema_max == 0.99 and c.semi.unsup_weight == 1.0 and c.semi.rampup_epochs == 0 and c.semi.teacher_view == 'same'
 
 
 @pytest.mark.parametrize('name', CPU)
