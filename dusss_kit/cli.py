@@ -202,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=cmd_train)
     ev = sub.add_parser('evaluate', help="score a trained segmenter on a dataset split (Dice, IoU, HD95)",
                         description="Evaluate the student (or teacher) of a stage-2 checkpoint on the labelled images of one split: "
-                                    "write one CSV row per image (id, dice, iou, hd95) and print mean ± SD of Dice, IoU and HD95.")
+                                    "write one CSV row per image (id, dice, iou, hd95, pred_px, true_px) and print mean ± SD of Dice, IoU and HD95 and the area ratio (marked / lesion pixels).")
     ev.add_argument('--checkpoint', required=True, metavar='RUN_OR_FILE', help="a checkpoint file or the run folder of `dusss train` (checkpoint_best.pt preferred)")
     ev.add_argument('--data', default=None, metavar='PATH', help="dataset folder (default: the dataset the run trained on)")
     ev.add_argument('--split', default='test', help="which split to score (default: test)")

@@ -48,7 +48,8 @@ def segmentation_metrics(pred, target, threshold:float=0.5, from_logits:bool=Fal
 def evaluate_segmenter(model, dataset_or_loader, device='cpu', batch_size:int=4, threshold:float=0.5, progress:bool=True,
                        hd_empty:str='nan') -> pd.DataFrame:
     """Per-image Dice, IoU and HD95 of `model` (returning **logits** `(B, 1, H, W)`) on a `SegDataset` or a `DataLoader`
-    of its dict items; one row per image: `id, dice, iou, hd95`. The model is moved to `device` and run in eval mode
+    of its dict items; one row per image: `id, dice, iou, hd95, pred_px, true_px` (the last two: foreground pixels of the binarised
+    prediction and of the mask, for `summarize`'s area ratio). The model is moved to `device` and run in eval mode
     (restored afterwards). Empty-mask convention and `hd_empty`: see `segmentation_metrics`."""
     loader = dataset_or_loader if isinstance(dataset_or_loader, DataLoader) else \
         DataLoader(dataset_or_loader, batch_size=batch_size, shuffle=False, num_workers=0)
@@ -62,15 +63,21 @@ def evaluate_segmenter(model, dataset_or_loader, device='cpu', batch_size:int=4,
                     raise ValueError(f"evaluate_segmenter: unlabelled items have no mask to compare with: {bad}")
                 logits = model(batch['image'].to(device))
                 m = segmentation_metrics(logits, batch['mask'], threshold, from_logits=True, hd_empty=hd_empty)
-                rows += [dict(id=i, dice=d, iou=u, hd95=h) for i, d, u, h in
-                         zip(batch['id'], m['dice'].tolist(), m['iou'].tolist(), m['hd95'].tolist())]
+                pp = binarize(logits.float().cpu(), threshold, from_logits=True).sum((1, 2, 3))
+                tp = binarize(batch['mask'].float(), 0.5).sum((1, 2, 3))
+                rows += [dict(id=i, dice=d, iou=u, hd95=h, pred_px=a, true_px=b) for i, d, u, h, a, b in
+                         zip(batch['id'], m['dice'].tolist(), m['iou'].tolist(), m['hd95'].tolist(), pp.tolist(), tp.tolist())]
     finally: model.train(was_training)
-    return pd.DataFrame(rows, columns=['id', 'dice', 'iou', 'hd95'])
+    return pd.DataFrame(rows, columns=['id', 'dice', 'iou', 'hd95', 'pred_px', 'true_px'])
 
 # %% ../nbs/12_metrics.ipynb #e7191d7b
 def summarize(df:pd.DataFrame) -> dict:
-    "Mean and sample SD (ddof=1) of `dice`, `iou`, `hd95` over images (HD95 ignoring NaN), `n` images, `hd95_nan` NaN count."
+    """Mean and sample SD (ddof=1) of `dice`, `iou`, `hd95` over images (HD95 ignoring NaN), `n` images, `hd95_nan` NaN count;
+    with `pred_px` and `true_px` columns also `area_ratio`, Σ pred_px / Σ true_px (NaN when the masks hold no lesion pixel)."""
     out = {'n': len(df)}
     for k in ('dice', 'iou', 'hd95'): out[f'{k}_mean'], out[f'{k}_sd'] = float(df[k].mean()), float(df[k].std())
     out['hd95_nan'] = int(df['hd95'].isna().sum())
+    if {'pred_px', 'true_px'} <= set(df.columns):
+        t = float(df['true_px'].sum())
+        out['area_ratio'] = float(df['pred_px'].sum()) / t if t > 0 else math.nan
     return out

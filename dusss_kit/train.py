@@ -623,10 +623,11 @@ def evaluate_checkpoint(checkpoint, data=None, split:str='test', which:str='stud
     return df, {'checkpoint': str(f), 'data': str(root), 'split': split, 'model': which, **summarize(df)}
 
 def format_summary(s:dict) -> str:
-    "One line per metric: mean ± SD over the images (HD95 in pixels, with the count of images where it is undefined)."
+    "One line per metric: mean ± SD over the images (HD95 in pixels, with the count of images where it is undefined); the area ratio if known."
     hd = f"HD95  {s['hd95_mean']:.2f} ± {s['hd95_sd']:.2f} px" + (f"  ({s['hd95_nan']} image(s) undefined: one mask empty)" if s['hd95_nan'] else '')
+    area = [f"area  {s['area_ratio']:.2f} × the masks' lesion pixels"] if 'area_ratio' in s else []
     return '\n'.join([f"{s.get('model', 'student')} of {s.get('checkpoint', '?')} on {s['n']} {s.get('split', '')} images",
-                      f"Dice  {s['dice_mean']:.4f} ± {s['dice_sd']:.4f}", f"IoU   {s['iou_mean']:.4f} ± {s['iou_sd']:.4f}", hd])
+                      f"Dice  {s['dice_mean']:.4f} ± {s['dice_sd']:.4f}", f"IoU   {s['iou_mean']:.4f} ± {s['iou_sd']:.4f}", hd, *area])
 
 # %% ../nbs/11b_train.ipynb #0dbd6f97
 def plot_refinement(run_dir, epochs=None, size:float=1.6, wrap:int=26):

@@ -74,7 +74,8 @@ def test_evaluate_prints_summary_and_writes_csv(dusss_run, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'Dice' in r.stdout and 'IoU' in r.stdout and 'HD95' in r.stdout and '±' in r.stdout
     lines = csv.read_text().splitlines()
-    assert lines[0] == 'id,dice,iou,hd95' and len(lines) == 1 + 8
+    assert lines[0] == 'id,dice,iou,hd95,pred_px,true_px' and len(lines) == 1 + 8
+    assert "× the masks' lesion pixels" in r.stdout
     # another dataset folder and split, and the teacher; default CSV beside the checkpoint
     r = dusss('evaluate', '--checkpoint', dusss_run / 'checkpoint_last.pt', '--data', dusss_run / 'synth', '--split', 'val',
               '--model', 'teacher', '-q')
