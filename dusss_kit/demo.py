@@ -45,7 +45,7 @@ def results_table(out, methods=DEMO_METHODS, times:dict|None=None) -> pd.DataFra
         r = json.loads(f.read_text())
         last = read_metrics(f.parent)[-1]
         rows.append({'method': m, 'labels': f"{r['label_ratio']:.0%}", 'split': r.get('split', 'test'), 'n_test': r['n'], 'dice': r['dice_mean'], 'dice_sd': r['dice_sd'],
-                     'iou': r['iou_mean'], 'iou_sd': r['iou_sd'], 'hd95': r['hd95_mean'], 'hd95_sd': r['hd95_sd'],
+                     'iou': r['iou_mean'], 'iou_sd': r['iou_sd'], 'hd95': r['hd95_mean'], 'hd95_sd': r['hd95_sd'], 'area': r.get('area_ratio', float('nan')),
                      'best_epoch': r['best_epoch'] + 1, 'text_mask_val_dice': last.get('val_dice_text', float('nan')),
                      **{k: r.get(k, float('nan')) for k in ('text_dice', 'text_dice_all_foreground', 'text_auc', 'text_auc_shuffled')},
                      'time_s': (times or {}).get(m, float('nan'))})
@@ -54,13 +54,14 @@ def results_table(out, methods=DEMO_METHODS, times:dict|None=None) -> pd.DataFra
 def format_results(df:pd.DataFrame) -> str:
     "The results as a markdown table (Dice, IoU, HD95 as mean ± sd over the test images; a dataset without a test split is scored on val, and says so)."
     splits = sorted(set(df['split'])) if 'split' in df else ['test']
-    lines = [f'| method | labels | {"/".join(splits)} Dice | IoU | HD95 (px) | best epoch | text mask Dice (all-fg) | text mask AUC (shuffled) | time |',
-             '|---|---|---|---|---|---|---|---|---|']
+    lines = [f'| method | labels | {"/".join(splits)} Dice | IoU | HD95 (px) | area | best epoch | text mask Dice (all-fg) | text mask AUC (shuffled) | time |',
+             '|---|---|---|---|---|---|---|---|---|---|']
     for r in df.itertuples():
         tm = '' if r.text_dice != r.text_dice else f"{r.text_dice:.3f} ({r.text_dice_all_foreground:.3f})"
         ta = '' if r.text_auc != r.text_auc else f"{r.text_auc:.3f} ({r.text_auc_shuffled:.3f})"
         t = '' if r.time_s != r.time_s else f"{r.time_s:.0f} s"
-        lines.append(f"| {r.method} | {r.labels} | {_pm(r.dice, r.dice_sd)} | {_pm(r.iou, r.iou_sd)} | {_pm(r.hd95, r.hd95_sd, 2)} | {r.best_epoch} | {tm} | {ta} | {t} |")
+        area = '' if r.area != r.area else f"{r.area:.2f}×"
+        lines.append(f"| {r.method} | {r.labels} | {_pm(r.dice, r.dice_sd)} | {_pm(r.iou, r.iou_sd)} | {_pm(r.hd95, r.hd95_sd, 2)} | {area} | {r.best_epoch} | {tm} | {ta} | {t} |")
     if 'val' in splits:
         lines += ['', "The dataset has no test split: the scores are on the validation images, which also chose each method's best epoch, so they are optimistic."]
     return '\n'.join(lines)
