@@ -26,7 +26,8 @@ def segmentation_metrics(pred, target, threshold:float=0.5, from_logits:bool=Fal
     """Per-image foreground Dice, IoU and HD95 (pixels) of `pred` against `target`, both `(B, 1, H, W)`, through MONAI.
     `pred`: probabilities, or logits with `from_logits=True`; both are binarised with `binarize(·, threshold)`.
     Empty masks: both empty → Dice 1, IoU 1, HD95 0; exactly one empty → Dice 0, IoU 0, HD95 NaN (`hd_empty='nan'`)
-    or the image diagonal (`'diagonal'`). Returns `{'dice', 'iou', 'hd95'}`, each a float tensor `(B,)` on the CPU."""
+    or the image diagonal (`'diagonal'`). Returns `{'dice', 'iou', 'hd95'}`, each a float tensor `(B,)` on the CPU, and
+    `pred_px`, `true_px`: the foreground pixels of the binarised prediction and target, integer tensors `(B,)`."""
     from monai.metrics import DiceMetric, HausdorffDistanceMetric, MeanIoU
     if hd_empty not in HD_EMPTY: raise ValueError(f"segmentation_metrics: hd_empty={hd_empty!r}; choose one of {list(HD_EMPTY)}")
     if pred.shape != target.shape or pred.ndim != 4 or pred.shape[1] != 1:
@@ -42,14 +43,14 @@ def segmentation_metrics(pred, target, threshold:float=0.5, from_logits:bool=Fal
     hd = torch.where(p_empty & t_empty, 0., hd)
     one_empty = p_empty ^ t_empty
     hd = torch.where(one_empty, math.hypot(*p.shape[-2:]) if hd_empty == 'diagonal' else math.nan, hd)
-    return {'dice': dice.float(), 'iou': iou.float(), 'hd95': hd.float()}
+    return {'dice': dice.float(), 'iou': iou.float(), 'hd95': hd.float(), 'pred_px': p.sum((1, 2, 3)).long(), 'true_px': t.sum((1, 2, 3)).long()}
 
 # %% ../nbs/12_metrics.ipynb #5e5f81e4
 def evaluate_segmenter(model, dataset_or_loader, device='cpu', batch_size:int=4, threshold:float=0.5, progress:bool=True,
                        hd_empty:str='nan') -> pd.DataFrame:
     """Per-image Dice, IoU and HD95 of `model` (returning **logits** `(B, 1, H, W)`) on a `SegDataset` or a `DataLoader`
     of its dict items; one row per image: `id, dice, iou, hd95, pred_px, true_px` (the last two: foreground pixels of the binarised
-    prediction and of the mask, for `summarize`'s area ratio). The model is moved to `device` and run in eval mode
+    prediction and of the mask, from `segmentation_metrics`, for `summarize`'s area ratio). The model is moved to `device` and run in eval mode
     (restored afterwards). Empty-mask convention and `hd_empty`: see `segmentation_metrics`."""
     loader = dataset_or_loader if isinstance(dataset_or_loader, DataLoader) else \
         DataLoader(dataset_or_loader, batch_size=batch_size, shuffle=False, num_workers=0)
@@ -63,10 +64,8 @@ def evaluate_segmenter(model, dataset_or_loader, device='cpu', batch_size:int=4,
                     raise ValueError(f"evaluate_segmenter: unlabelled items have no mask to compare with: {bad}")
                 logits = model(batch['image'].to(device))
                 m = segmentation_metrics(logits, batch['mask'], threshold, from_logits=True, hd_empty=hd_empty)
-                pp = binarize(logits.float().cpu(), threshold, from_logits=True).sum((1, 2, 3))
-                tp = binarize(batch['mask'].float(), 0.5).sum((1, 2, 3))
                 rows += [dict(id=i, dice=d, iou=u, hd95=h, pred_px=a, true_px=b) for i, d, u, h, a, b in
-                         zip(batch['id'], m['dice'].tolist(), m['iou'].tolist(), m['hd95'].tolist(), pp.tolist(), tp.tolist())]
+                         zip(batch['id'], *(m[k].tolist() for k in ('dice', 'iou', 'hd95', 'pred_px', 'true_px')))]
     finally: model.train(was_training)
     return pd.DataFrame(rows, columns=['id', 'dice', 'iou', 'hd95', 'pred_px', 'true_px'])
 
