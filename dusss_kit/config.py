@@ -114,6 +114,8 @@ class SemiConfig:
                                          # coarser grid (1: none; the decoder's own grid has cells of vlm.patch_size/4 pixels)
     teacher_view: str = 'same'           # 'same' (the papers): the teacher sees the student's augmented unlabelled images; 'raw' (kit-only): it sees them
                                          # un-augmented and its logits follow each image's draw, so student and teacher see different views
+    student_view: str = 'weak'           # 'weak' (the papers): the student sees the unlabelled images through the loop's rot90/flip/rotation only; 'strong'
+                                         # (kit-only): through data.strong_view as well (contrast, brightness, noise, a cutout), its targets still made on the weak view
     ema_max: float = 0.99                # teacher: alpha = min(1 - 1/(step + 1), ema_max)
     unsup_weight: float = 1.0            # weight of L_semi
     rampup_epochs: int = 0               # sigmoid ramp-up of the unsupervised weight over this many epochs (0: none, as the papers)
@@ -136,7 +138,8 @@ CHOICES = {'vlm.image_encoder': ('tiny', 'cpu', 'paper'), 'vlm.head': ('mlp', 'l
            'seg.network': ('lvit_unet', 'monai_unet', 'basic_unet', 'attention_unet'), 'seg.size': ('paper', 'cpu', 'tiny'),
            'seg.loss': ('dice_bce', 'dicece'), 'semi.method': ('dusss', 'mean_teacher', 'supervised', 'full'),
            'semi.fusion': ('logits', 'authors_probs'), 'semi.text_source': ('own', 'batch_mean'),
-           'semi.text_view': ('aligned', 'augmented'), 'semi.teacher_view': ('same', 'raw'), 'semi.text_oracle': (None, 'lesion', 'zone')}
+           'semi.text_view': ('aligned', 'augmented'), 'semi.teacher_view': ('same', 'raw'), 'semi.student_view': ('weak', 'strong'),
+           'semi.text_oracle': (None, 'lesion', 'zone')}
 
 def _rules(c:Config) -> list:
     "(key, ok, expectation) triples for values that are well-typed but impossible."

@@ -6,8 +6,8 @@
 __all__ = ['IMAGE_EXTS', 'MAX_PIXELS', 'TEXT_COLUMNS', 'SPLIT_FOLDERS', 'LAYOUTS', 'GEO_IDENTITY', 'GEO_ROTFLIP', 'GEO_ROTATE',
            'TEST_CARVE_SEED', 'read_image', 'read_mask', 'image_size', 'read_text_table', 'detect_layout', 'Record',
            'DatasetIndex', 'scan_dataset', 'ResizePair', 'resize_pair', 'SegDataset', 'apply_geo', 'RotFlipOrRotate',
-           'rot_flip_or_rotate', 'VLMView', 'vlm_view', 'make_split', 'save_split', 'load_split', 'carve_test',
-           'apply_split', 'PairedLoader', 'check_data', 'format_check', 'DataError']
+           'rot_flip_or_rotate', 'VLMView', 'vlm_view', 'strong_view', 'make_split', 'save_split', 'load_split',
+           'carve_test', 'apply_split', 'PairedLoader', 'check_data', 'format_check', 'DataError']
 
 # %% ../nbs/01_data.ipynb #bb51e47b
 import json, hashlib, math, os, tempfile, zipfile
@@ -529,6 +529,28 @@ class VLMView:
 def vlm_view(key:str='image', out:str='image_aug', **kwargs) -> VLMView:
     "The momentum encoder's view: `rot_flip_or_rotate` (with `kwargs`) on a copy of `key`, stored as `out`."
     return VLMView(key, out, **kwargs)
+
+# %% ../nbs/01_data.ipynb #8a90a265
+def strong_view(x:torch.Tensor, contrast:tuple=(0.75, 1.25), brightness:float=0.1, noise:float=0.04, p_cutout:float=0.5,
+                cutout:tuple=(0.15, 0.35), generator:torch.Generator|None=None) -> torch.Tensor:
+    """A strongly perturbed copy of the batch `x` (B, C, H, W) in [0, 1]: per image a contrast factor in `contrast` about its mean, a brightness
+    shift within ±`brightness`, Gaussian noise with a standard deviation drawn in [0, `noise`], and with probability `p_cutout` one box whose
+    sides are a fraction in `cutout` of the image's, filled with its mean; clipped to [0, 1]. No pixel moves, so masks need no change."""
+    if x.dim() != 4: raise ValueError(f"strong_view takes a batch (B, C, H, W); got shape {tuple(x.shape)}")
+    if not (0 < contrast[0] <= contrast[1] and brightness >= 0 and noise >= 0 and 0 <= p_cutout <= 1 and 0 < cutout[0] <= cutout[1] <= 1):
+        raise ValueError(f"contrast={contrast}, brightness={brightness}, noise={noise}, p_cutout={p_cutout}, cutout={cutout}: expected "
+                         "0 < contrast[0] <= contrast[1], non-negative brightness and noise, p_cutout in [0, 1] and 0 < cutout[0] <= cutout[1] <= 1")
+    (B, _, H, W), dev = x.shape, x.device
+    u = lambda *shape: torch.rand(*shape, generator=generator).to(dev)       # drawn on the CPU: the same views on any device
+    r = lambda lo, hi: lo + (hi - lo) * u(B, 1, 1, 1)
+    mean = x.mean((1, 2, 3), keepdim=True)
+    out = (x - mean) * r(*contrast) + mean + r(-brightness, brightness)
+    out = out + r(0, noise) * torch.randn(x.shape, generator=generator).to(dev, x.dtype)
+    h, w = (r(*cutout) * H).round(), (r(*cutout) * W).round()
+    y0, x0 = (u(B, 1, 1, 1) * (H - h + 1)).floor(), (u(B, 1, 1, 1) * (W - w + 1)).floor()
+    ys, xs = torch.arange(H, device=dev).view(1, 1, H, 1), torch.arange(W, device=dev).view(1, 1, 1, W)
+    box = (ys >= y0) & (ys < y0 + h) & (xs >= x0) & (xs < x0 + w) & (u(B, 1, 1, 1) < p_cutout)
+    return torch.where(box, mean, out).clamp(0, 1)
 
 # %% ../nbs/01_data.ipynb #f3d17fe7
 def make_split(ids, ratio:float, seed:int=0) -> dict:

@@ -20,7 +20,7 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .core import seed_everything, default_device, DataError
 from .config import Config, validate
-from .data import scan_dataset, make_split, save_split, load_split, apply_split, SegDataset, PairedLoader, rot_flip_or_rotate, apply_geo, carve_test
+from .data import scan_dataset, make_split, save_split, load_split, apply_split, SegDataset, PairedLoader, rot_flip_or_rotate, apply_geo, carve_test, strong_view
 from .engine import (prepare_run_dir, atomic_save, append_metrics, read_metrics, autocast, amp_dtype, NonFiniteGuard,
                               init_distributed, dist_info, barrier, reduce_mean, reduce_sum, average_gradients, average_buffers, gather_digests)
 from .vlm import VLM
@@ -282,10 +282,11 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     cfg, s, dev, amp = self.cfg, self.cfg.semi, self.device, self.cfg.train.amp
     lab, unl = batch['labeled'], batch.get('unlabeled') if self.teacher is not None else None
     xl, yl = lab['image'].to(dev), lab['mask'].to(dev)
-    x = self._layout(xl if unl is None else torch.cat([xl, unl['image'].to(dev)]))
+    x = self._layout(xl if unl is None else torch.cat([xl, unl['image'].to(dev)]))     # as the teacher and the text side see them
+    xs = x if unl is None or s.student_view != 'strong' else self._layout(torch.cat([xl, strong_view(x[len(xl):])]))   # as the student sees them
     xt = self._text_images(lab, unl, x) if unl is not None else x
     self.student.train()
-    with autocast(amp, dev): logits = self.fwd(x).float()
+    with autocast(amp, dev): logits = self.fwd(xs).float()
     out = {'sup': seg_loss(logits[:len(xl)], yl, cfg.seg.loss)}
     loss = out['sup']
     if unl is not None:

@@ -55,6 +55,7 @@ def test_paper_size_configs(name):
         assert c.semi.pretrain_epochs == 100 and c.semi.vlm_checkpoint is None
         assert (c.semi.fusion, c.semi.text_source, c.semi.text_loss, c.semi.tg) == ('logits', 'own', True, True)
         assert c.semi.ema_max == 0.99 and c.semi.unsup_weight == 1.0 and c.semi.rampup_epochs == 0 and c.semi.teacher_view == 'same'
+        assert c.semi.student_view == 'weak'
 
 
 @pytest.mark.parametrize('name', CPU)
