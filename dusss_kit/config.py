@@ -176,8 +176,6 @@ def _rules(c:Config) -> list:
             ('semi.ema_max', 0 <= c.semi.ema_max < 1, "a number in [0, 1)"),
             ('semi.unsup_weight', c.semi.unsup_weight >= 0, "a non-negative weight"),
             ('semi.rampup_epochs', c.semi.rampup_epochs >= 0, "0 (no ramp-up) or more epochs"),
-            ('semi.teacher_view', c.semi.teacher_view == 'same' or c.semi.method != 'dusss' or c.semi.text_view == 'aligned',
-             "'same' with semi.text_view='augmented': a raw teacher view records each draw, which the text side reads as 'aligned'"),
             ('semi.text_oracle', c.semi.text_oracle is None or c.semi.method == 'dusss',
              f"None with semi.method={c.semi.method!r}: the oracle replaces the text mask, which only 'dusss' has"),
             ('semi.text_oracle_zone', 0 <= c.semi.text_oracle_zone <= 1, "a similarity in [0, 1]"),

@@ -236,13 +236,19 @@ def _clip_step(scaler, opt, params, clip):
 @patch
 def text_logits(self:Stage2, b:dict, x:torch.Tensor|None=None) -> torch.Tensor:
     """Text-mask logits (B, 1, H, W) for the training batch `b`, aligned with its augmented images.
-    With `geo` in `b` (`semi.text_view='aligned'`) the mask is made on the un-augmented images (`x`, default `b['image_raw']`), where
-    the reports are true, and then moved by the same rot90/flip/rotation as each image; otherwise it is made on the augmented
-    images (`x`, default `b['image']`: the papers' code). `x`: those images already on the device."""
+    With `semi.text_view='aligned'` and the draws recorded in `b` (`geo`) the mask is made on the un-augmented images (`x`, default
+    `b['image_raw']`), where the reports are true, and then moved by the same rot90/flip/rotation as each image; otherwise it is made on the
+    augmented images (`x`, default `b['image']`: the papers' code). `x`: those images already on the device."""
     if self.cfg.semi.text_oracle: return self.oracle_text_logits(b)
-    if x is None: x = b['image_raw' if 'geo' in b else 'image'].to(self.device)
+    aligned = self._aligned(b)
+    if x is None: x = b['image_raw' if aligned else 'image'].to(self.device)
     logits = self.generator(x, list(b['report']))['logits'].float()
-    return apply_geo(logits, b['geo'], fill=None) if 'geo' in b else logits   # rotations bring in the map's minimum: background, not p = 0.5
+    return apply_geo(logits, b['geo'], fill=None) if aligned else logits   # rotations bring in the map's minimum: background, not p = 0.5
+
+@patch
+def _aligned(self:Stage2, b:dict) -> bool:
+    "Whether the text side works on the un-augmented images of batch `b` and follows its draws: `semi.text_view='aligned'` and the draws recorded."
+    return self.cfg.semi.text_view == 'aligned' and 'geo' in b
 
 @patch
 def teacher_logits(self:Stage2, unl:dict, xu:torch.Tensor, x_raw:torch.Tensor|None=None) -> torch.Tensor:
@@ -257,7 +263,7 @@ def teacher_logits(self:Stage2, unl:dict, xu:torch.Tensor, x_raw:torch.Tensor|No
 @patch
 def _text_images(self:Stage2, lab:dict, unl:dict, x:torch.Tensor|None=None) -> torch.Tensor:
     "What the text side sees of a paired batch, labelled first, on the device: the un-augmented images (`semi.text_view='aligned'`), else `x` or the augmented ones."
-    if 'image_raw' in lab: return torch.cat([lab['image_raw'], unl['image_raw']]).to(self.device)
+    if self._aligned(lab): return torch.cat([lab['image_raw'], unl['image_raw']]).to(self.device)
     return x if x is not None else torch.cat([lab['image'], unl['image']]).to(self.device)
 
 @patch
@@ -367,6 +373,7 @@ def text_oracle_logits(kind:str, b:dict, root=None, cache:dict|None=None, device
 def oracle_text_logits(self:Stage2, b:dict) -> torch.Tensor:
     "`semi.text_oracle`'s text-mask logits for batch `b` (`text_oracle_logits`), the zones of the run's dataset kept between steps."
     s = self.cfg.semi
+    if not self._aligned(b): b = {k: v for k, v in b.items() if k != 'geo'}   # 'augmented': the zones stay where the report puts them
     return text_oracle_logits(s.text_oracle, b, self.root, self._zones, self.device, s.text_oracle_zone, s.text_oracle_pool)
 
 # %% ../nbs/11b_train.ipynb #ef042a22
