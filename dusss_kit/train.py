@@ -290,7 +290,7 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     xl, yl = lab['image'].to(dev), lab['mask'].to(dev)
     x = self._layout(xl if unl is None else torch.cat([xl, unl['image'].to(dev)]))     # as the teacher and the text side see them
     xs = x if unl is None or s.student_view != 'strong' else self._layout(torch.cat([xl, strong_view(x[len(xl):])]))   # as the student sees them
-    xt = self._text_images(lab, unl, x) if unl is not None else x
+    xt = self._text_images(lab, unl, x) if self.generator is not None else None   # what the text side sees
     self.student.train()
     with autocast(amp, dev): logits = self.fwd(xs).float()
     out = {'sup': seg_loss(logits[:len(xl)], yl, cfg.seg.loss)}
@@ -298,7 +298,7 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     if unl is not None:
         xu = x[len(xl):]
         with torch.no_grad(), autocast(amp, dev):
-            t_logits = self.teacher_logits(unl, xu, xt[len(xl):])
+            t_logits = self.teacher_logits(unl, xu, xt[len(xl):] if xt is not None and self._aligned(unl) else None)   # the raw images, if already there
             text = self.text_logits(unl, xt[len(xl):]) if self.generator is not None else None
         terms = semi_losses(logits[len(xl):], t_logits, text, s.fusion, s.text_loss, cfg.seg.loss)
         w = s.unsup_weight * sigmoid_rampup(epoch, s.rampup_epochs)
