@@ -346,12 +346,14 @@ def warmup_decoder(self:Stage2, loader, steps:int, progress:bool=False) -> dict:
     return {'steps': len(hist), **{key: sum(h[key] for h in tail) / len(tail) for key in tail[0]}}
 
 # %% ../nbs/11b_train.ipynb #ab9fcaa8
-def text_oracle_logits(kind:str, b:dict, root=None, cache:dict|None=None, device='cpu', zone_similarity:float=1., pool:int=1) -> torch.Tensor:
+def text_oracle_logits(kind:str, b:dict, root=None, cache:dict|None=None, device='cpu', zone_similarity:float=1., pool:int=1,
+                       geo:torch.Tensor|None=None) -> torch.Tensor:
     """The text-mask logits (B, 1, H, W) a perfectly grounded VLM would give batch `b`, aligned with its images: similarity 1 on each
     image's own lesion mask (`kind` 'lesion') or on the zones its report names ('zone': the synthetic set at `root`), 0 elsewhere,
     through Eq. 11. With `zone_similarity` < 1 the zones' pixels outside the lesions get that similarity and the lesions 1.
     With `pool` > 1 the similarity is averaged over `pool`×`pool` cells and brought back bilinearly: the same grounding on a coarser grid.
-    `cache`: a dict keeping each image's zones between calls."""
+    `cache`: a dict keeping each image's zones between calls. `geo`: the batch's recorded draws, which the zones then follow (None: the zones
+    stay where the reports put them)."""
     def lesions():
         if 'mask' not in b: raise DataError(f"semi.text_oracle={kind!r} needs the masks of the unlabelled images; {', '.join(list(b['id'])[:3])} have none")
         return b['mask'].float()
@@ -363,7 +365,7 @@ def text_oracle_logits(kind:str, b:dict, root=None, cache:dict|None=None, device
         new = {i: r for i, r in zip(ids, b['report']) if i not in cache}
         if new: cache.update(zip(new, torch.from_numpy(report_zones(root, list(new), list(new.values()), size)).float()[:, None]))
         S = torch.stack([cache[i] for i in ids])
-        if 'geo' in b: S = apply_geo(S, b['geo'], fill=0.)               # the zones follow the image, as the aligned mask does
+        if geo is not None: S = apply_geo(S, geo, fill=0.)              # the zones follow the image, as the aligned mask does
         if zone_similarity < 1: S = torch.maximum(lesions(), zone_similarity * S)
     else: raise ValueError(f"text oracle {kind!r}; expected 'lesion' or 'zone'")
     if pool > 1: S = F.interpolate(F.avg_pool2d(S, pool), size=tuple(S.shape[-2:]), mode='bilinear', align_corners=False)
@@ -373,8 +375,8 @@ def text_oracle_logits(kind:str, b:dict, root=None, cache:dict|None=None, device
 def oracle_text_logits(self:Stage2, b:dict) -> torch.Tensor:
     "`semi.text_oracle`'s text-mask logits for batch `b` (`text_oracle_logits`), the zones of the run's dataset kept between steps."
     s = self.cfg.semi
-    if not self._aligned(b): b = {k: v for k, v in b.items() if k != 'geo'}   # 'augmented': the zones stay where the report puts them
-    return text_oracle_logits(s.text_oracle, b, self.root, self._zones, self.device, s.text_oracle_zone, s.text_oracle_pool)
+    return text_oracle_logits(s.text_oracle, b, self.root, self._zones, self.device, s.text_oracle_zone, s.text_oracle_pool,
+                              b['geo'] if self._aligned(b) else None)   # 'augmented': the zones stay where the report puts them
 
 # %% ../nbs/11b_train.ipynb #ef042a22
 @patch
