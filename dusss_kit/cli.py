@@ -99,7 +99,9 @@ def cmd_train(args) -> int:
     cfg = load_config(config_path(args.config), sets)
     res = train(cfg, resume=args.resume)
     if not res: return 0                                     # a rank other than 0 under torchrun: rank 0 reports
-    print(f"done: {cfg.train.out}  ({cfg.semi.method}; best val Dice {res['best_val_dice']:.4f} at epoch {res['best_epoch'] + 1})")
+    k = res.get('select_window', 1)
+    sel = f"best val Dice {res['best_val_dice']:.4f}" if k == 1 else f"best {k}-epoch mean val Dice {res['best_val_dice']:.4f}"
+    print(f"done: {cfg.train.out}  ({cfg.semi.method}; {sel} at epoch {res['best_epoch'] + 1})")
     print(format_summary({**res, 'model': 'best student', 'checkpoint': str(Path(cfg.train.out)/'checkpoint_best.pt')}))
     return 0
 

@@ -79,6 +79,7 @@ class TrainConfig:
     restart_epochs: int = 10             # cosine warm restarts: T_0 in epochs
     min_lr: float = 1e-4                 # cosine warm restarts: eta_min
     patience: int|None = None            # early stopping on validation Dice (paper: 20, code: 50); None = off
+    select_window: int = 1               # stage 2: keep the checkpoint where the mean val Dice of the last k epochs peaks (1: the best single epoch, as the papers); early stopping counts against the same score
     max_bad_steps: int = 5               # stop after this many consecutive NaN/inf losses (each one is skipped with a warning)
     precise_bn: int = 8                  # stage 1: re-estimate BatchNorm statistics over this many training batches before each evaluation (0 = off)
     channels_last: bool = False          # stage 2: the segmenter and its inputs in channels_last memory layout (faster convolutions on CPUs and GPUs; the authors' code: off)
@@ -169,6 +170,7 @@ def _rules(c:Config) -> list:
             ('train.restart_epochs', c.train.restart_epochs >= 1, "at least 1"),
             ('train.min_lr', 0 <= c.train.min_lr, "a non-negative learning rate"),
             ('train.patience', c.train.patience is None or c.train.patience >= 1, "None or at least 1 epoch"),
+            ('train.select_window', c.train.select_window >= 1, "at least 1 epoch (1: the best single epoch)"),
             ('train.precise_bn', c.train.precise_bn >= 0, "0 (off) or a number of batches"),
             ('train.max_bad_steps', c.train.max_bad_steps >= 1, "at least 1"),
             ('semi.pretrain_epochs', c.semi.pretrain_epochs >= 1, "at least 1"),

@@ -500,6 +500,7 @@ def _final_eval(cfg:Config, run:Path, data:Stage2Data, device, extra:dict|None=N
     df = evaluate_segmenter(student, ds, device, batch_size=cfg.train.batch_size, progress=cfg.train.progress)
     df.to_csv(run/'test_per_image.csv', index=False)
     res = {'method': cfg.semi.method, 'split': split, **summarize(df), 'best_epoch': ck['epoch'], 'best_val_dice': ck['best'],
+           'select_window': cfg.train.select_window, 'val_dice_at_best_epoch': ck['metrics']['val_dice'],
            'epochs_run': len(read_metrics(run)), 'steps': ck['step'], 'label_ratio': data.split['ratio'], **(extra or {})}
     if generator is not None and 'text_mask' in ck:                          # the text mask on its own, from the same checkpoint
         generator.load_state_dict(ck['text_mask'], strict=False)
@@ -510,8 +511,13 @@ def _final_eval(cfg:Config, run:Path, data:Stage2Data, device, extra:dict|None=N
     return res
 
 # %% ../nbs/11b_train.ipynb #02bcb196
+def _window_mean(hist:list, k:int) -> float:
+    "The mean of the last `k` entries of `hist` (of all of them while there are fewer)."
+    w = hist[-k:]
+    return sum(w) / len(w)
+
 def _epoch_line(r:dict) -> str:
-    extra = ''.join(f"  {name} {r[k]:.3f}" for name, k in (('teacher', 'val_dice_teacher'), ('text mask', 'val_dice_text')) if k in r)
+    extra = ''.join(f"  {name} {r[k]:.3f}" for name, k in (('window', 'val_dice_window'), ('teacher', 'val_dice_teacher'), ('text mask', 'val_dice_text')) if k in r)
     return f"epoch {r['epoch'] + 1}: loss {r['loss']:.3f}  val Dice {r['val_dice']:.3f}{extra}  lr {r['lr']:.2g}"
 
 def train(cfg:Config, resume:bool=False) -> dict:
@@ -534,13 +540,14 @@ def train(cfg:Config, resume:bool=False) -> dict:
     seed_everything(t.seed, t.deterministic)
     st = Stage2(cfg, vlm, device, root=data.root)
     sched = make_scheduler(st.opt, t)
-    epoch0, best, bad, warm = 0, -math.inf, 0, {}
+    epoch0, best, bad, warm, hist = 0, -math.inf, 0, {}, []
     snaps = _snapshot_record(data.snap)
     if resume and last.is_file():
         ck = torch.load(last, map_location=device, weights_only=False)
         st.load_state_dict(ck)
         if sched is not None: sched.load_state_dict(ck['scheduler'])
         epoch0, best, bad, warm = ck['epoch'] + 1, ck['best'], ck['bad_epochs'], ck.get('warmup', {}); _set_rng_state(ck['rng'])
+        hist = ck.get('val_hist') or [r['val_dice'] for r in read_metrics(run)][:epoch0]   # older checkpoints: from metrics.jsonl
         if snap_f.is_file(): snaps = torch.load(snap_f, weights_only=False)
     elif s.tg_warmup_steps:                                                   # kit-only; a resumed run's checkpoint already holds the decoder
         warm = {'tg_warmup': st.warmup_decoder(data.loader, s.tg_warmup_steps, t.progress and main)}
@@ -571,14 +578,16 @@ def train(cfg:Config, resume:bool=False) -> dict:
             if net is not None: average_buffers(net)
         val = st.validate(data.val, batch_size=max(t.batch_size, 16))           # reduced over ranks: the same on every rank
         means = reduce_mean({k: v / max(n, 1) for k, v in sums.items()})
-        improved = val['val_dice'] > best
-        best, bad = (val['val_dice'], 0) if improved else (best, bad + 1)
+        hist.append(val['val_dice'])
+        score = _window_mean(hist, t.select_window)                          # 1: this epoch's val Dice (the papers)
+        improved = score > best
+        best, bad = (score, 0) if improved else (best, bad + 1)
         if not main: continue
         snaps['epochs'][epoch] = st.snapshot(data.snap)
-        record = {'epoch': epoch, 'step': st.step, 'lr': lr, **means, **val, 'world_size': world,
+        record = {'epoch': epoch, 'step': st.step, 'lr': lr, **means, **val, **({'val_dice_window': score} if t.select_window > 1 else {}), 'world_size': world,
                   'images_per_s': n * t.batch_size * world * (2 if st.teacher is not None else 1) / max(train_s, 1e-9), 'time_s': time.time() - t0}
         state = {**st.state_dict(), 'scheduler': sched.state_dict() if sched is not None else None, 'rng': _rng_state(),
-                 'epoch': epoch, 'best': best, 'bad_epochs': bad, 'config': cfg, 'metrics': record, 'warmup': warm}
+                 'epoch': epoch, 'best': best, 'bad_epochs': bad, 'val_hist': hist, 'config': cfg, 'metrics': record, 'warmup': warm}
         atomic_save(state, last)
         if improved: atomic_save(state, best_f)
         atomic_save(snaps, snap_f)
