@@ -117,6 +117,10 @@ class SemiConfig:
                                          # un-augmented and its logits follow each image's draw, so student and teacher see different views
     student_view: str = 'weak'           # 'weak' (the papers): the student sees the unlabelled images through the loop's rot90/flip/rotation only; 'strong'
                                          # (kit-only): through data.strong_view as well (contrast, brightness, noise, a cutout), its targets still made on the weak view
+    strong_contrast: float = 0.25        # student_view='strong': a contrast factor drawn in [1 - c, 1 + c] per image, about its mean
+    strong_brightness: float = 0.1       # student_view='strong': a brightness shift drawn within ±b
+    strong_noise: float = 0.04           # student_view='strong': Gaussian noise whose standard deviation is drawn in [0, n]
+    strong_cutout: float = 0.5           # student_view='strong': the probability of one box (sides 15-35 % of the image's) filled with the image's mean
     ema_max: float = 0.99                # teacher: alpha = min(1 - 1/(step + 1), ema_max)
     unsup_weight: float = 1.0            # weight of L_semi
     rampup_epochs: int = 0               # sigmoid ramp-up of the unsupervised weight over this many epochs (0: none, as the papers)
@@ -176,6 +180,10 @@ def _rules(c:Config) -> list:
             ('semi.pretrain_epochs', c.semi.pretrain_epochs >= 1, "at least 1"),
             ('semi.tg_lr', c.semi.tg_lr > 0, "a positive learning rate"),
             ('semi.ema_max', 0 <= c.semi.ema_max < 1, "a number in [0, 1)"),
+            ('semi.strong_contrast', 0 <= c.semi.strong_contrast < 1, "a number in [0, 1): the contrast factor is drawn in [1 - c, 1 + c]"),
+            ('semi.strong_brightness', c.semi.strong_brightness >= 0, "a non-negative brightness shift"),
+            ('semi.strong_noise', c.semi.strong_noise >= 0, "a non-negative noise level"),
+            ('semi.strong_cutout', 0 <= c.semi.strong_cutout <= 1, "a probability in [0, 1]"),
             ('semi.unsup_weight', c.semi.unsup_weight >= 0, "a non-negative weight"),
             ('semi.rampup_epochs', c.semi.rampup_epochs >= 0, "0 (no ramp-up) or more epochs"),
             ('semi.text_oracle', c.semi.text_oracle is None or c.semi.method == 'dusss',

@@ -246,6 +246,13 @@ def text_logits(self:Stage2, b:dict, x:torch.Tensor|None=None) -> torch.Tensor:
     return apply_geo(logits, b['geo'], fill=None) if aligned else logits   # rotations bring in the map's minimum: background, not p = 0.5
 
 @patch
+def _strong(self:Stage2, x:torch.Tensor) -> torch.Tensor:
+    "`strong_view` of the images `x` with the strengths of `semi.strong_*` (`semi.student_view='strong'`)."
+    s = self.cfg.semi
+    return strong_view(x, contrast=(1 - s.strong_contrast, 1 + s.strong_contrast), brightness=s.strong_brightness, noise=s.strong_noise,
+                       p_cutout=s.strong_cutout)
+
+@patch
 def _aligned(self:Stage2, b:dict) -> bool:
     "Whether the text side works on the un-augmented images of batch `b` and follows its draws: `semi.text_view='aligned'` and the draws recorded."
     return self.cfg.semi.text_view == 'aligned' and 'geo' in b
@@ -289,7 +296,7 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     lab, unl = batch['labeled'], batch.get('unlabeled') if self.teacher is not None else None
     xl, yl = lab['image'].to(dev), lab['mask'].to(dev)
     x = self._layout(xl if unl is None else torch.cat([xl, unl['image'].to(dev)]))     # as the teacher and the text side see them
-    xs = x if unl is None or s.student_view != 'strong' else self._layout(torch.cat([xl, strong_view(x[len(xl):])]))   # as the student sees them
+    xs = x if unl is None or s.student_view != 'strong' else self._layout(torch.cat([xl, self._strong(x[len(xl):])]))   # as the student sees them
     xt = self._text_images(lab, unl, x) if self.generator is not None else None   # what the text side sees
     self.student.train()
     with autocast(amp, dev): logits = self.fwd(xs).float()
