@@ -216,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_evaluate)
     rp = sub.add_parser('report', help="compare runs with the published tables (markdown and a plot)",
                         description="Read stage-2 run folders (dusss train) or demo folders (dusss demo), pool runs of the same dataset, "
-                                    "label ratio and method over seeds, and put them beside the DuSSS paper's figures: report.md and report.png.")
+                                    "label ratio, method and settings over seeds (runs whose configs differ in more than their seeds get rows of their own), "
+                                    "and put them beside the DuSSS paper's figures, with the validation Dice too: report.md and report.png.")
     rp.add_argument('runs', nargs='+', metavar='RUN', help="stage-2 run folders or demo folders")
     rp.add_argument('--out', default='runs/report', help="where report.md and report.png go (default: runs/report)")
     rp.set_defaults(func=cmd_report)
