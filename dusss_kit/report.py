@@ -195,12 +195,17 @@ def report_table(runs:pd.DataFrame, paper:pd.DataFrame|None=None) -> str:
 
 # %% ../nbs/15a_report.ipynb #00000029
 def plot_report(runs:pd.DataFrame, paper:pd.DataFrame|None=None, size:float=3.6):
-    "Test Dice (%) per method and label ratio, one panel per dataset: the kit's runs (error bars: sd across seeds) and the published figures of the same method as markers."
-    import matplotlib.pyplot as plt
+    """Test Dice (%) per method and label ratio, one panel per dataset: the kit's runs (error bars: sd across seeds) and the published figures of the
+    same method as markers. Variants of a method (`run_variants`) are lettered on the axis, their settings listed under the figure."""
+    import matplotlib.pyplot as plt, textwrap
     paper = paper_results() if paper is None else paper
-    secs = _sections(aggregate_runs(runs), paper)
+    agg = aggregate_runs(runs)
+    letters = {v: chr(ord('A') + i) for i, v in enumerate(dict.fromkeys(v for v in agg.variant if v))}
+    secs = _sections(agg, paper)
     datasets = list(dict.fromkeys(ds for ds, _ in secs.groups))
-    fig, axs = plt.subplots(1, len(datasets), figsize=(size * len(datasets), size * 0.95), squeeze=False)
+    key = [l for v, k in letters.items() for l in textwrap.wrap(f"({k}) {v}", width=int(19 * size * len(datasets)), subsequent_indent='    ')]
+    H = size * 0.95 + 0.15 * len(key)                                       # room for the variants' key under the legend
+    fig, axs = plt.subplots(1, len(datasets), figsize=(size * len(datasets), H), squeeze=False)
     sources = sorted(set(paper.paper + ', ' + paper.table))
     markers = dict(zip(sources, 'xD^vs*P'))
     seen = set()
@@ -214,11 +219,14 @@ def plot_report(runs:pd.DataFrame, paper:pd.DataFrame|None=None, size:float=3.6)
                 src = f"{p.paper}, {p.table}"
                 ax.plot(i + 0.15, p.dice, markers.get(src, 'x'), c='C3', ms=6, mfc='none', label=None if src in seen else src)
                 seen.add(src)
-        ax.set_xticks(x, [f"{_label(r)}\n{r.label_ratio:.0%}" for r in rows.itertuples()], fontsize=8)
+        ax.set_xticks(x, [_label(r._replace(variant='')) + (f" ({letters[r.variant]})" if r.variant else '') + f"\n{r.label_ratio:.0%}"
+                          for r in rows.itertuples()], fontsize=8)
         ax.set_xlim(-0.5, len(rows) - 0.5); ax.set_ylim(0, 100); ax.set_ylabel('test Dice (%)'); ax.grid(axis='y', alpha=0.3)
         ax.set_title(ds if ds in set(paper.dataset) else f"{ds} (no published figures)", fontsize=10)
-    fig.legend(loc='lower center', ncol=3, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    foot = 0.15 * len(key) / H
+    if key: fig.text(0.01, 0.01, '\n'.join(key), fontsize=7, va='bottom', ha='left')
+    fig.legend(loc='lower center', bbox_to_anchor=(0.5, foot), ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, foot + 0.1 * size * 0.95 / H, 1, 1))
     return fig
 
 # %% ../nbs/15a_report.ipynb #0000002d
