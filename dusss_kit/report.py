@@ -64,9 +64,8 @@ def run_config(c:dict) -> dict:
 
 def _last_val(run:Path, k:int=10) -> float:
     "The mean validation Dice of a run's last `k` epochs (`metrics.jsonl`); NaN without one."
-    p = run/'metrics.jsonl'
-    v = [json.loads(l).get('val_dice') for l in p.read_text().splitlines() if l.strip()] if p.is_file() else []
-    v = [x for x in v if x is not None]
+    from dusss_kit.engine import read_metrics                              # here: the rest of the report needs no torch
+    v = [r['val_dice'] for r in read_metrics(run) if r.get('val_dice') is not None]
     return float(np.mean(v[-k:])) if v else math.nan
 
 def read_run(run) -> dict:
