@@ -148,12 +148,16 @@ def forward(self:TextMaskGenerator, images:torch.Tensor, reports, pamr:bool|None
     `soft` (B, 1, H, W) in (0, 1) and `logits` (B, 1, H, W) (DuSSS Eqs. 11, 16); with PAMR (`pamr`, default the generator's
     setting) `soft`/`logits` are the refined mask, also returned as `refined`, and the unrefined one as `coarse`."""
     images = images.to(self.device)
-    _, _, S = self._maps(images, reports, text_source)
+    return self.mask_from_sim(self._maps(images, reports, text_source)[2], images, pamr)
+
+@patch
+def mask_from_sim(self:TextMaskGenerator, S:torch.Tensor, images:torch.Tensor, pamr:bool|None=None) -> dict:
+    "The text mask of `forward` from a similarity map `S` (B, h', w') already computed for `images` (B, C, H, W), for example by `tg_loss`."
     soft = F.interpolate(rearrange(soft_text_mask(S), 'b h w -> b 1 h w'), size=tuple(images.shape[-2:]), mode='bilinear', align_corners=False)
     out = {'sim': S}
     if self.pamr if pamr is None else pamr:
         out['coarse'] = soft
-        soft = out['refined'] = pamr_refine(images, soft, self.pamr_iterations, self.pamr_dilations)
+        soft = out['refined'] = pamr_refine(images.to(self.device), soft, self.pamr_iterations, self.pamr_dilations)
     out.update(soft=soft, logits=mask_logits(soft))
     return out
 
@@ -162,13 +166,14 @@ def forward(self:TextMaskGenerator, images:torch.Tensor, reports, pamr:bool|None
 def tg_loss(self:TextMaskGenerator, images:torch.Tensor, reports) -> dict:
     """DuSSS Eq. 12, the text-guided loss: symmetric InfoNCE between the mask-pooled image embedding
     v_b = Σ soft_b·P_b / Σ soft_b (decoder resolution, L2-normalised) and the batch's report embeddings, logits scaled by the learnable scale.
-    Returns `loss`, `i2t`, `t2i` and `scale`. Gradients reach the decoder and the scale only."""
+    Returns `loss`, `i2t`, `t2i`, `scale` and `sim`, the similarity map S (B, h', w') with its gradient, from which `mask_from_sim` makes
+    the images' text masks without a second pass through the frozen encoder. Gradients reach the decoder and the scale only."""
     P, t, S = self._maps(images, reports)
     soft = soft_text_mask(S)
     v = F.normalize(einsum(soft, P, 'b h w, b e h w -> b e') / reduce(soft, 'b h w -> b 1', 'sum'), dim=-1)
     logits = self.scale() * v @ t.T
     i2t, t2i = info_nce(logits), info_nce(logits.T)     # positives on the diagonal: image b and its own report
-    return {'loss': 0.5 * (i2t + t2i), 'i2t': i2t.detach(), 't2i': t2i.detach(), 'scale': self.scale().detach()}
+    return {'loss': 0.5 * (i2t + t2i), 'i2t': i2t.detach(), 't2i': t2i.detach(), 'scale': self.scale().detach(), 'sim': S}
 
 # %% ../nbs/09_text_mask.ipynb #177f42b4
 @patch

@@ -234,15 +234,17 @@ def _clip_step(scaler, opt, params, clip):
     scaler.step(opt)
 
 @patch
-def text_logits(self:Stage2, b:dict, x:torch.Tensor|None=None) -> torch.Tensor:
+def text_logits(self:Stage2, b:dict, x:torch.Tensor|None=None, sim:torch.Tensor|None=None) -> torch.Tensor:
     """Text-mask logits (B, 1, H, W) for the training batch `b`, aligned with its augmented images.
     With `semi.text_view='aligned'` and the draws recorded in `b` (`geo`) the mask is made on the un-augmented images (`x`, default
     `b['image_raw']`), where the reports are true, and then moved by the same rot90/flip/rotation as each image; otherwise it is made on the
-    augmented images (`x`, default `b['image']`: the papers' code). `x`: those images already on the device."""
+    augmented images (`x`, default `b['image']`: the papers' code). `x`: those images already on the device; `sim`: their similarity map,
+    if already computed (L_tg's, see `grounding_losses`), which spares a second pass through the frozen encoder."""
     if self.cfg.semi.text_oracle: return self.oracle_text_logits(b)
     aligned = self._aligned(b)
     if x is None: x = b['image_raw' if aligned else 'image'].to(self.device)
-    logits = self.generator(x, list(b['report']))['logits'].float()
+    mask = self.generator(x, list(b['report'])) if sim is None else self.generator.mask_from_sim(sim, x)
+    logits = mask['logits'].float()
     return apply_geo(logits, b['geo'], fill=None) if aligned else logits   # rotations bring in the map's minimum: background, not p = 0.5
 
 @patch
@@ -274,19 +276,24 @@ def _text_images(self:Stage2, lab:dict, unl:dict, x:torch.Tensor|None=None) -> t
     return x if x is not None else torch.cat([lab['image'], unl['image']]).to(self.device)
 
 @patch
-def grounding_losses(self:Stage2, lab:dict, unl:dict, xt:torch.Tensor) -> dict:
+def grounding_losses(self:Stage2, lab:dict, unl:dict, xt:torch.Tensor, keep_sim:bool=False) -> dict:
     """The grounding decoder's losses on a training batch, `xt` being its images as the text side sees them (labelled first): `tg`, L_tg (Eq. 12)
     over all of them; with `semi.tg_labeled` > 0 also `tg_labeled`, the seg loss of the labelled images' text masks against their masks (kit-only);
-    `loss` = tg + tg_labeled·that. Gradients reach the decoder and the logit scale only."""
+    `loss` = tg + tg_labeled·that. Gradients reach the decoder and the logit scale only. With `keep_sim`, also `sim`: L_tg's similarity map
+    (detached) of every image, from which `text_logits` makes the masks, when each image's mask depends on its own report only
+    (`text_source='own'`; the batch-mean text of the authors' code would mix the labelled reports into the unlabelled masks)."""
     cfg, n = self.cfg, len(lab['report'])
+    own = self.generator.text_source == 'own'
     self.generator.train()
     with autocast(cfg.train.amp, self.device):
-        out = {'tg': self.generator.tg_loss(xt, list(lab['report']) + list(unl['report']))['loss'].float()}
-        if cfg.semi.tg_labeled: lab_text = self.text_logits(lab, xt[:n])   # aligned with the augmented labelled images and their masks
+        tg = self.generator.tg_loss(xt, list(lab['report']) + list(unl['report']))
+        out = {'tg': tg['loss'].float()}
+        if cfg.semi.tg_labeled: lab_text = self.text_logits(lab, xt[:n], tg['sim'][:n] if own else None)   # aligned with the augmented labelled images and their masks
     out['loss'] = out['tg']
     if cfg.semi.tg_labeled:
         out['tg_labeled'] = seg_loss(lab_text, lab['mask'].to(self.device), cfg.seg.loss)
         out['loss'] = out['loss'] + cfg.semi.tg_labeled * out['tg_labeled']
+    if keep_sim and own: out['sim'] = tg['sim'].detach()
     return out
 
 @patch
@@ -298,6 +305,8 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     x = self._layout(xl if unl is None else torch.cat([xl, unl['image'].to(dev)]))     # as the teacher and the text side see them
     xs = x if unl is None or s.student_view != 'strong' else self._layout(torch.cat([xl, self._strong(x[len(xl):])]))   # as the student sees them
     xt = self._text_images(lab, unl, x) if self.generator is not None else None   # what the text side sees
+    g = self.grounding_losses(lab, unl, xt, keep_sim=True) if self.tg_opt is not None else {}
+    sim = g.pop('sim', None)           # L_tg's similarity maps: the text masks below need no second pass through the encoder
     self.student.train()
     with autocast(amp, dev): logits = self.fwd(xs).float()
     out = {'sup': seg_loss(logits[:len(xl)], yl, cfg.seg.loss)}
@@ -306,15 +315,13 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
         xu = x[len(xl):]
         with torch.no_grad(), autocast(amp, dev):
             t_logits = self.teacher_logits(unl, xu, xt[len(xl):] if xt is not None and self._aligned(unl) else None)   # the raw images, if already there
-            text = self.text_logits(unl, xt[len(xl):]) if self.generator is not None else None
+            text = self.text_logits(unl, xt[len(xl):], None if sim is None else sim[len(xl):]) if self.generator is not None else None
         terms = semi_losses(logits[len(xl):], t_logits, text, s.fusion, s.text_loss, cfg.seg.loss)
         w = s.unsup_weight * sigmoid_rampup(epoch, s.rampup_epochs)
         loss = loss + w * terms['semi']
         out.update(terms, w=w)
     out['loss'], total = loss, loss
-    if self.tg_opt is not None:
-        g = self.grounding_losses(lab, unl, xt)
-        total = total + g.pop('loss'); out.update(g)
+    if g: total = total + g.pop('loss'); out.update(g)
     self.opt.zero_grad(set_to_none=True)
     if self.tg_opt is not None: self.tg_opt.zero_grad(set_to_none=True)
     if not self.guard.check(reduce_sum(total), self.step, out): return None     # summed over ranks: all skip together
