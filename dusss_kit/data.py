@@ -10,7 +10,7 @@ __all__ = ['IMAGE_EXTS', 'MAX_PIXELS', 'TEXT_COLUMNS', 'SPLIT_FOLDERS', 'LAYOUTS
            'carve_test', 'apply_split', 'PairedLoader', 'check_data', 'format_check', 'DataError']
 
 # %% ../nbs/01_data.ipynb #bb51e47b
-import json, hashlib, math, os, tempfile, zipfile
+import codecs, errno, json, hashlib, math, os, tempfile, warnings, zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -28,6 +28,16 @@ _all_ = ['DataError']
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
 MAX_PIXELS = 20_000 * 20_000  # larger than any slide tile we expect; refuse decompression bombs
 _EXPECTED = "expected a complete PNG, JPEG or TIFF file"
+
+def _missing(path, not_found:str, expected:str) -> str:
+    "Why `path` cannot be opened: a symlink loop or a link to nothing (then what was `expected`), else `not_found`."
+    path = Path(path)
+    if path.is_symlink():   # lstat: true for a link whatever it leads to
+        try: os.stat(path)
+        except OSError as ex:
+            if ex.errno == errno.ELOOP: return f"{path}: is a symlink loop (following it never reaches a file or folder); expected {expected}"
+            return f"{path}: is a broken symlink (it points to {os.readlink(path)}, which {'does not exist' if ex.errno == errno.ENOENT else 'cannot be read: ' + ex.strerror}); expected {expected}"
+    return f"{path}: {not_found}"
 
 def _is_tiff(path:Path) -> bool:
     "Whether `path` holds a TIFF (classic or BigTIFF, either byte order), by its first four bytes."
@@ -59,7 +69,7 @@ def _no_page(path) -> DataError:
 def _raw_array(path) -> np.ndarray:
     "Decode `path` fully into a NumPy array (H,W) or (H,W,C), in its stored dtype."
     path = Path(path)
-    if not path.is_file(): raise DataError(f"{path}: file not found")
+    if not path.is_file(): raise DataError(_missing(path, 'file not found', 'an image file'))
     if path.stat().st_size == 0: raise DataError(f"{path}: the file is empty (0 bytes); expected a PNG, JPEG or TIFF image")
     expected = _EXPECTED
     try:
@@ -131,7 +141,7 @@ def read_mask(path, threshold:float|None=None) -> np.ndarray:
 def image_size(path) -> tuple:
     "(H, W) of an image file from its header only; headers claiming more than `MAX_PIXELS` are refused."
     path = Path(path)
-    if not path.is_file(): raise DataError(f"{path}: file not found")
+    if not path.is_file(): raise DataError(_missing(path, 'file not found', 'an image file'))
     if path.stat().st_size == 0: raise DataError(f"{path}: the file is empty (0 bytes); expected a PNG, JPEG or TIFF image")
     try:
         if _is_tiff(path):
@@ -161,19 +171,34 @@ def _formulas_without_value(path, cols:list) -> list:
                 if i in keep and cf.data_type == 'f' and cv.value is None]
     finally: wb_f.close(); wb_v.close()
 
+_BOMS = ((codecs.BOM_UTF32_LE, 'utf-32'), (codecs.BOM_UTF32_BE, 'utf-32'), (codecs.BOM_UTF8, 'utf-8-sig'),
+         (codecs.BOM_UTF16_LE, 'utf-16'), (codecs.BOM_UTF16_BE, 'utf-16'))   # UTF-32 first: its LE mark starts like UTF-16's
+
+def _read_csv(path:Path) -> pd.DataFrame:
+    "A CSV of strings: UTF-8, or UTF-16/32 and UTF-8 with a byte-order mark; Latin-1 when it is none of these."
+    with open(path, 'rb') as f: head = f.read(4096)
+    enc = next((e for bom, e in _BOMS if head.startswith(bom)), None)
+    kw = dict(dtype=str, keep_default_na=False)
+    if enc is None and b'\0' in head:
+        raise DataError(f"{path}: the file's encoding is not UTF-8 (it holds NUL bytes, as UTF-16 without a byte-order mark does); "
+                        "expected a CSV saved as UTF-8 (Excel: 'CSV UTF-8'), or as UTF-16 with its byte-order mark")
+    if enc is not None:
+        try: return pd.read_csv(path, encoding=enc, **kw)
+        except UnicodeError: pass   # the mark was a coincidence: read it as below, and let the columns tell
+    try: return pd.read_csv(path, **kw)
+    except UnicodeDecodeError: return pd.read_csv(path, encoding='latin-1', **kw)
+
 def read_text_table(path) -> pd.DataFrame:
     "Read an `.xlsx`/`.csv` table with columns `Image`, `Description` into a DataFrame of strings."
     path = Path(path)
     expected = f"expected .xlsx or .csv with columns {', '.join(TEXT_COLUMNS)}"
-    if not path.is_file(): raise DataError(f"{path}: text table not found")
+    if not path.is_file(): raise DataError(_missing(path, 'text table not found', 'a .xlsx or .csv text table'))
     if path.stat().st_size == 0: raise DataError(f"{path}: the file is empty (0 bytes); {expected}")
     ext = path.suffix.lower()
     if ext in ('.xlsx', '.xlsm') and not zipfile.is_zipfile(path):
         raise DataError(f"{path}: not a complete .xlsx workbook (an .xlsx is a zip archive; this file is truncated or in another format); {expected}")
     try:
-        if ext == '.csv':
-            try: df = pd.read_csv(path, dtype=str, keep_default_na=False)
-            except UnicodeDecodeError: df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding='latin-1')
+        if ext == '.csv': df = _read_csv(path)
         elif ext in ('.xlsx', '.xlsm', '.xls'): df = pd.read_excel(path, dtype=str, keep_default_na=False)
         else: raise DataError(f"{path}: unknown text table type; expected .xlsx or .csv")
     except DataError: raise
@@ -208,7 +233,7 @@ LAYOUTS = {
 def detect_layout(root) -> str:
     "Name of the layout of `root` (one of `LAYOUTS`), or a `DataError` saying what was found and expected."
     root = Path(root)
-    if not root.exists(): raise DataError(f"{root}: folder not found")
+    if not root.exists(): raise DataError(_missing(root, 'folder not found', 'a dataset folder'))
     if not root.is_dir(): raise DataError(f"{root}: is a file; expected a dataset folder")
     entries = sorted(p.name for p in root.iterdir() if not p.name.startswith('.'))
     if not entries: raise DataError(f"{root}: the folder is empty; expected one of: " + '; '.join(LAYOUTS.values()))
@@ -249,6 +274,11 @@ class DatasetIndex:
 def _files(d:Path) -> list:
     return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.name.startswith('.')) if d.is_dir() else []
 
+def _dead_links(d:Path) -> list:
+    "Image-named symlinks in `d` that lead nowhere (a loop, or a missing target): `_files` cannot see them."
+    return sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith('.')
+                  and p.is_symlink() and not p.exists()) if d.is_dir() else []
+
 def _mask_key(p:Path) -> str: return p.stem[5:] if p.stem.startswith('mask_') else p.stem
 
 def _report_lookup(df:pd.DataFrame) -> dict:
@@ -257,6 +287,13 @@ def _report_lookup(df:pd.DataFrame) -> dict:
     for name, desc in zip(df['Image'], df['Description']):
         for k in (name, Path(name).stem, _mask_key(Path(name))): d.setdefault(k, desc)
     return d
+
+def _conflicting_reports(df:pd.DataFrame) -> list:
+    "`(id, [(row, report), ...])` for each id the table gives different reports (rows numbered as a spreadsheet shows them: the header is row 1)."
+    rows = {}
+    for i, (name, desc) in enumerate(zip(df['Image'], df['Description'])):
+        if name: rows.setdefault(_mask_key(Path(name)), []).append((i + 2, desc))
+    return [(k, r) for k, r in rows.items() if len({d for _, d in r}) > 1]
 
 def _find_report(lookup:dict, img:Path, mask:Path|None):
     for k in (img.name, img.stem, *( (mask.name, mask.stem, _mask_key(mask)) if mask else ())):
@@ -279,18 +316,20 @@ def _find_table(folder:Path, extra:list=()) -> Path|None:
 def _scan_pairs(img_dir:Path, mask_dir:Path|None, lookup:dict|None, table:Path|None, split:str,
                 labeled:bool=True, check_sizes:bool=True) -> tuple:
     recs, probs = [], []
-    imgs = _files(img_dir)
-    if not img_dir.is_dir(): probs.append(f"{img_dir}: image folder missing")
-    elif not imgs: probs.append(f"{img_dir}: no images ({', '.join(IMAGE_EXTS)}) found")
-    masks = {}
+    imgs, dead = _files(img_dir), _dead_links(img_dir)
+    probs += [_missing(p, 'file not found', 'an image file') for p in dead]
+    if not img_dir.is_dir(): probs.append(_missing(img_dir, 'image folder missing', 'a folder of images'))
+    elif not imgs and not dead: probs.append(f"{img_dir}: no images ({', '.join(IMAGE_EXTS)}) found")
+    masks, dead_masks = {}, set()
     if mask_dir is not None:
-        if not mask_dir.is_dir(): probs.append(f"{mask_dir}: mask folder missing")
+        if not mask_dir.is_dir(): probs.append(_missing(mask_dir, 'mask folder missing', 'a folder of masks'))
         for m in _files(mask_dir): masks.setdefault(_mask_key(m), m)
-    seen = set()
+        for m in _dead_links(mask_dir): probs.append(_missing(m, 'file not found', 'a mask file')); dead_masks.add(_mask_key(m))
+    seen = {p.stem for p in dead}   # a mask whose image is a dead link is not "without an image"
     for img in imgs:
         mask = masks.get(img.stem) if mask_dir is not None else None
         if mask is not None: seen.add(img.stem)
-        elif mask_dir is not None and mask_dir.is_dir():
+        elif mask_dir is not None and mask_dir.is_dir() and img.stem not in dead_masks:
             probs.append(f"{img}: no mask in {mask_dir} (expected {img.stem}.png or mask_{img.stem}.png)")
         report = _find_report(lookup, img, mask) if lookup is not None else None
         if lookup is not None and report is None: probs.append(f"{img}: no report in {table} (looked for {img.name!r}, {img.stem!r}{', '+repr(mask.name) if mask else ''})")
@@ -310,8 +349,12 @@ def _lookup_for(table, probs, where):
     if table is None:
         probs.append(f"{where}: no text table found; expected a *_text.xlsx or .csv with columns {', '.join(TEXT_COLUMNS)}")
         return None, None
-    try: return _report_lookup(read_text_table(table)), table
+    try: df = read_text_table(table)
     except DataError as ex: probs.append(str(ex)); return None, table
+    for k, rows in _conflicting_reports(df):
+        shown = ', '.join(f"row {i} {(d if len(d) <= 40 else d[:40] + '...')!r}" for i, d in rows)
+        probs.append(f"{table}: the image {k!r} has {len(rows)} rows with different reports ({shown}); expected one report per image")
+    return _report_lookup(df), table
 
 def _scan_lvit_split(folder:Path, split:str, text_table=None, extra_tables=()) -> tuple:
     probs = []
@@ -324,7 +367,9 @@ def _scan_lvit(root:Path, text_table=None) -> tuple:
     recs, probs = [], []
     qata = [root/'Train_Folder'/'Train_Val_text.xlsx', root/'Train_Folder'/'Train_Val_text.csv']
     for folder, split in SPLIT_FOLDERS.items():
-        if not (root/folder).is_dir(): continue
+        if not (root/folder).is_dir():
+            if (root/folder).is_symlink(): probs.append(_missing(root/folder, 'not a folder', 'a split folder'))
+            continue
         r, p = _scan_lvit_split(root/folder, split, text_table, qata if split in ('train', 'val') else ())
         recs += r; probs += p
     return recs, probs
@@ -351,19 +396,31 @@ def _scan_presplit(root:Path, text_table=None) -> tuple:
     return r1 + r2, probs + p1 + p2
 
 # %% ../nbs/01_data.ipynb #8f2dc874
+_SCANNED = {}   # image path -> (root, records) of the latest scan that found it: SegDataset's resize warning counts the whole dataset, once
+
 def scan_dataset(root, text_table=None, mask_kind:str='lesion', strict:bool=True, layout:str|None=None) -> DatasetIndex:
     "Find every image, mask and report under `root` (any layout in `LAYOUTS`); raise listing all problems if `strict`."
     root = Path(root).expanduser()
     layout = layout or detect_layout(root)
-    if text_table is not None and not Path(text_table).is_file(): raise DataError(f"{text_table}: text table not found")
+    if text_table is not None and not Path(text_table).is_file(): raise DataError(_missing(text_table, 'text table not found', 'a .xlsx or .csv text table'))
     if layout == 'lvit': recs, probs = _scan_lvit(root, text_table)
     elif layout == 'lvit-split': recs, probs = _scan_lvit_split(root, SPLIT_FOLDERS.get(root.name, root.name.lower()), text_table)
     elif layout == 'bmseg': recs, probs = _scan_bmseg(root, text_table, mask_kind)
     elif layout == 'presplit': recs, probs = _scan_presplit(root, text_table)
     else: raise DataError(f"layout={layout!r} is unknown; expected one of {', '.join(LAYOUTS)}")
-    ids = [f"{r.split}/{r.id}" for r in recs]
-    dups = sorted({i for i in ids if ids.count(i) > 1}) if len(ids) != len(set(ids)) else []
-    probs += [f"{root}: two images share the id {d!r} (same stem, different extension)" for d in dups]
+    by_id = {}
+    for r in recs: by_id.setdefault(r.id, []).append(r)
+    for i, rs in by_id.items():
+        if len(rs) < 2: continue
+        splits = list(dict.fromkeys(r.split for r in rs))
+        if len(splits) > 1:
+            probs.append(f"{root}: the image id {i!r} is in more than one split, " + ' and '.join(f"{s} ({', '.join(str(r.image) for r in rs if r.split == s)})" for s in splits)
+                         + "; expected each image in one split only (training would learn from an image it is evaluated on)")
+        for s in splits:
+            same = [r for r in rs if r.split == s]
+            if len(same) > 1: probs.append(f"{root}: two images share the id {i!r} in {s} ({', '.join(str(r.image) for r in same)}); expected one image per id")
+    probs = list(dict.fromkeys(probs))   # QaTa's one table serves two split folders: its problems are found twice
+    for r in recs: _SCANNED[str(r.image)] = (root, recs)
     idx = DatasetIndex(root, layout, recs, probs)
     if strict and probs: raise DataError(f"{root}: {len(probs)} problem(s) in the dataset", probs)
     return idx
@@ -405,6 +462,39 @@ def _atomic_save_npz(path:Path, **arrays):
         if os.path.exists(tmpname): os.unlink(tmpname)
 
 # %% ../nbs/01_data.ipynb #23e3d963
+def _resize_note(records, size:tuple) -> str|None:
+    "One line on the images of `records` that resizing to `size` (h, w) upsamples or stretches (from their headers), or None."
+    th, tw = size
+    small, other, n = [], [], 0
+    for r in records:
+        try: h, w = image_size(r.image)
+        except DataError: continue   # loading the image names the problem
+        n += 1
+        if h < th or w < tw: small.append((r.image, h, w))
+        if abs(w * th - h * tw) > 0.01 * h * tw: other.append((r.image, h, w))   # aspect ratio off by more than 1 %
+    parts = []
+    if small:
+        p, h, w = small[0]
+        parts.append(f"images smaller than the training size {th if th == tw else f'{tw}×{th}'} px are upsampled: {len(small)} of {n} (e.g. {p} {w}×{h})")
+    if other:
+        p, h, w = other[0]
+        parts.append(f"{'non-square images are stretched to a square' if th == tw else 'images of another aspect ratio are stretched to'} {tw}×{th}: "
+                     f"{len(other)} of {n} (e.g. {p} {w}×{h})")
+    return '; '.join(parts) or None
+
+_RESIZE_WARNED = set()
+
+def _warn_resize(records:list, size):
+    "Warn once per dataset and size about images that resizing to `size` upsamples or stretches, counting the whole scan the records came from."
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    root, scope = _SCANNED.get(str(records[0].image), (None, None))
+    if root is None or any(_SCANNED.get(str(r.image), (None,))[0] != root for r in records):
+        root, scope = frozenset(str(r.image) for r in records), records   # records not from one scan: count just these
+    if (root, size) in _RESIZE_WARNED: return
+    _RESIZE_WARNED.add((root, size))
+    note = _resize_note(scope, size)
+    if note: warnings.warn(note, stacklevel=3)
+
 class SegDataset(torch.utils.data.Dataset):
     "Samples `{image (C,H,W) float [0,1], mask (1,H,W) float {0,1}, report, id}` from `Record`s, resized, optionally cached and augmented."
     def __init__(self, records, size:int|tuple|None=224, transform=None, cache=None, channels:int|None=None,
@@ -414,6 +504,7 @@ class SegDataset(torch.utils.data.Dataset):
         if channels not in (None, 1, 3): raise ValueError(f"channels={channels!r}; expected None, 1 or 3")
         self.cache_dir = None if cache in (None, 'memory') else Path(cache)
         self._mem = {} if cache == 'memory' else None
+        if size is not None and self.records: _warn_resize(self.records, size)
     def __len__(self): return len(self.records)
 
 # %% ../nbs/01_data.ipynb #a7b67d3e
@@ -576,7 +667,9 @@ def load_split(path) -> dict:
     "Read a split file, checking it has `labeled` and `unlabeled` id lists that do not overlap."
     path = Path(path)
     try: d = json.loads(Path(path).read_text())
-    except FileNotFoundError: raise DataError(f"{path}: split file not found") from None
+    except OSError as ex:   # a link to nothing, or a loop, is named as such
+        if ex.errno not in (errno.ENOENT, errno.ELOOP): raise
+        raise DataError(_missing(path, 'split file not found', 'a JSON split file')) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as ex: raise DataError(f"{path}: not a JSON split file ({ex})") from None
     if not isinstance(d, dict) or not all(isinstance(d.get(k), list) for k in ('labeled', 'unlabeled')):
         raise DataError(f"{path}: expected a JSON object with lists 'labeled' and 'unlabeled'")
