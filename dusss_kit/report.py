@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['PAPER_DATASETS', 'EXPECTED', 'NOT_VARIANT', 'GROUP', 'KIT_ORDER', 'paper_results', 'dataset_name', 'run_folders',
-           'run_config', 'read_run', 'run_variants', 'load_runs', 'aggregate_runs', 'report_table', 'plot_report',
-           'write_report']
+           'run_config', 'data_id', 'read_run', 'run_variants', 'load_runs', 'aggregate_runs', 'report_table',
+           'plot_report', 'write_report']
 
 # %% ../nbs/15a_report.ipynb #00000004
 import json, math, re
@@ -49,6 +49,28 @@ def run_folders(path) -> list:
     if subs: return subs
     raise FileNotFoundError(f"{p}: {'does not exist' if not p.exists() else 'is not a run'}; {EXPECTED}")
 
+def _unreadable(f:Path, what:str):
+    "The error for a run file `f` that cannot be used: which file, what is wrong, and what to do."
+    from dusss_kit.core import DataError                                   # here: dusss_kit.core imports torch
+    run = f.parent
+    todo = (f"re-run the evaluation (delete it, then `dusss train --config {run/'config.yaml'} --out {run} --resume`, or, for a run of a demo, "
+            f"`dusss demo --resume` with the demo's --out and settings)" if f.name == 'results.json' else "write the settings the run used there again")
+    return DataError(f"{f}: {what}; {todo}, or leave {run} out of the list")
+
+def _read_file(f:Path, parse, kind:str) -> dict:
+    "The mapping in the run file `f` (`parse`: its reader, `kind`: what it should be), or a `DataError` naming the file and what is wrong."
+    try: s = f.read_text(encoding='utf-8')
+    except UnicodeDecodeError as e: raise _unreadable(f, f"not UTF-8 text (byte {e.start}): expected {kind}") from None
+    if not s.strip(): raise _unreadable(f, f"empty ({f.stat().st_size} bytes); expected {kind}")
+    try: d = parse(s)
+    except json.JSONDecodeError as e: raise _unreadable(f, f"not valid JSON at line {e.lineno} column {e.colno} ({e.msg}); expected {kind}") from None
+    except yaml.YAMLError as e:
+        m = getattr(e, 'problem_mark', None)
+        at = f" at line {m.line + 1} column {m.column + 1}" if m is not None else ''
+        raise _unreadable(f, f"not valid YAML{at} ({getattr(e, 'problem', None) or type(e).__name__}); expected {kind}") from None
+    if not isinstance(d, dict): raise _unreadable(f, f"holds a {type(d).__name__}, not {kind}")
+    return d
+
 def _flat(d:dict, pre:str='') -> dict:
     "A nested dict as {'section.key': value}."
     out = {}
@@ -68,43 +90,85 @@ def _last_val(run:Path, k:int=10) -> float:
     v = [r['val_dice'] for r in read_metrics(run) if r.get('val_dice') is not None]
     return float(np.mean(v[-k:])) if v else math.nan
 
+def data_id(data_path) -> str|None:
+    """What a run's `data.path` stands for, to tell runs on different data apart: None for the synthetic set a run generates itself (its config
+    says which), the generator's settings for a folder `synth` wrote (two demos' identical sets are one dataset), else the resolved folder."""
+    if data_path is None: return None
+    p = Path(data_path).expanduser()
+    try: meta = json.loads((p/'dataset.json').read_text()) if written_by_synth(p) else None
+    except (OSError, ValueError): meta = None
+    return f"synth {json.dumps(meta, sort_keys=True)}" if isinstance(meta, dict) else str(p.resolve())
+
+def _number(v, f:Path, key:str) -> float:
+    try: return float(math.nan if v is None else v)
+    except (TypeError, ValueError): raise _unreadable(f, f"{key} is {v!r}; expected a number") from None
+
 def read_run(run) -> dict:
-    """One run's row: where it is, its dataset, label ratio, method, seeds, test metrics (fractions, mean and sd over the test images),
+    """One run's row: where it is, its dataset (and `data_id`), label ratio, method, seeds, test metrics (fractions, mean and sd over the test images),
     its selection score on the validation images (`val_dice`, `results.json`'s `best_val_dice`), the mean validation Dice of its last 10 epochs
-    (`val_last10`) and its whole config (`config`, dotted keys)."""
+    (`val_last10`) and its whole config (`config`, dotted keys). An empty or garbled `results.json` or `config.yaml` is a `DataError` naming it."""
     run = Path(run)
     if not (run/'config.yaml').is_file(): raise FileNotFoundError(f"{run}: results.json without config.yaml; {EXPECTED}")
-    r, c = json.loads((run/'results.json').read_text()), yaml.safe_load((run/'config.yaml').read_text()) or {}
+    fr, fc = run/'results.json', run/'config.yaml'
+    r = _read_file(fr, json.loads, "a JSON object of test metrics (from `dusss train`)")
+    c = _read_file(fc, yaml.safe_load, "a mapping of config sections (data, vlm, semi, train, ...)")
+    for k, v in c.items():
+        if v is not None and not isinstance(v, dict): raise _unreadable(fc, f"section {k} is {v!r}; expected a mapping of its settings")
     data, semi, tr = c.get('data') or {}, c.get('semi') or {}, c.get('train') or {}
     method = r.get('method') or semi.get('method')
-    return {'run': str(run), 'dataset': dataset_name(data.get('path')),
-            'label_ratio': 1.0 if method == 'full' else float(r.get('label_ratio', data.get('label_ratio'))),
+    if not method: raise _unreadable(fr, "names no method (nor does semi.method in config.yaml)")
+    ratio = (fr, 'label_ratio', r['label_ratio']) if r.get('label_ratio') is not None else (fc, 'data.label_ratio', data.get('label_ratio'))
+    return {'run': str(run), 'dataset': dataset_name(data.get('path')), 'data_id': data_id(data.get('path')),
+            'label_ratio': 1.0 if method == 'full' else _number(ratio[2], ratio[0], ratio[1]),
             'method': method, 'objective': (c.get('vlm') or {}).get('objective', 'dusss') if method == 'dusss' else None,
             'seed': tr.get('seed'), 'split_seed': data.get('split_seed'), 'split': r.get('split'), 'n': r.get('n'),
-            **{f"{k}_{s}": float(r.get(f"{k}_{s}", math.nan)) for k in ('dice', 'iou', 'hd95') for s in ('mean', 'sd')},
-            'val_dice': float(r.get('best_val_dice', math.nan)), 'val_last10': _last_val(run), 'config': run_config(c)}
+            **{f"{k}_{s}": _number(r.get(f"{k}_{s}"), fr, f"{k}_{s}") for k in ('dice', 'iou', 'hd95') for s in ('mean', 'sd')},
+            'val_dice': _number(r.get('best_val_dice'), fr, 'best_val_dice'), 'val_last10': _last_val(run), 'config': run_config(c)}
 
 # keys that tell runs of one setting apart without changing the setting: seeds, where things are, how the run was watched;
-# and the keys the report groups by anyway
+# and the keys the report groups by anyway (data.path: by `data_id`, see `run_variants`)
 NOT_VARIANT = ('train.seed', 'data.split_seed', 'train.out', 'data.path', 'semi.vlm_checkpoint', 'train.progress', 'train.device',
                'train.num_workers', 'data.label_ratio', 'semi.method', 'vlm.objective')
 
 def _show(v) -> str: return 'null' if v is None else str(v).lower() if isinstance(v, bool) else str(v)
 
+def _seed_of(r) -> tuple:
+    "A run's seeds: (train.seed, data.split_seed); the split seed is None for rows without one."
+    return (r.get('seed'), r.get('split_seed'))
+
+def _split_repeats(runs:pd.DataFrame, variant:pd.Series) -> pd.Series:
+    "`variant`, with 'run=<folder>' added for each run of a pool in which two runs have the same seeds: repeats are not seeds, so each gets a row."
+    variant = variant.copy()
+    for _, g in runs.assign(_o=runs.objective.fillna(''), _v=variant).groupby(['dataset', 'label_ratio', 'method', '_o', '_v'], sort=False):
+        seeds = [_seed_of(r) for _, r in g.iterrows()]
+        if len(set(seeds)) < len(seeds):
+            for i in g.index: variant[i] = ', '.join(filter(None, [variant[i], f"run={g.run[i]}"]))
+    return variant
+
 def run_variants(runs:pd.DataFrame) -> pd.Series:
     """Per run, the config settings that set it apart from the other runs of its dataset, label ratio, method and objective (`NOT_VARIANT` aside),
-    as 'key=value, ...'; '' where they all agree. Runs that differ only in their seeds get the same variant, so they pool."""
+    as 'key=value, ...'; '' where they all agree. Runs that differ only in their seeds get the same variant, so they pool. Runs on different data
+    (`data_id`: two folders of one name, two different synthetic sets) differ in `data.path`; runs that repeat the seeds of another run of their
+    variant differ in `run`, their folder."""
     out = pd.Series('', index=runs.index, dtype=object)
     for _, g in runs.assign(_o=runs.objective.fillna('')).groupby(['dataset', 'label_ratio', 'method', '_o'], sort=False):
         cfgs = g['config']
         keys = sorted(k for k in set().union(*map(set, cfgs)) if k not in NOT_VARIANT and len({_show(c.get(k)) for c in cfgs}) > 1)
-        for i, c in cfgs.items(): out[i] = ', '.join(f"{k}={_show(c.get(k))}" for k in keys)
-    return out
+        shown = {i: {k: _show(c.get(k)) for k in keys} for i, c in cfgs.items()}
+        if 'data_id' in g and g.data_id.nunique(dropna=False) > 1:         # named by the data.path(s) of each dataset
+            paths = {d: ' or '.join(sorted({_show(cfgs[i].get('data.path')) for i in g.index[g.data_id.isna() if d is None else g.data_id == d]}))
+                     for d in dict.fromkeys(g.data_id)}
+            for i in g.index: shown[i]['data.path'] = paths[g.data_id[i]]
+        for i, s in shown.items(): out[i] = ', '.join(f"{k}={s[k]}" for k in sorted(s))
+    return _split_repeats(runs, out)
 
 def load_runs(paths) -> pd.DataFrame:
-    "One row per run in `paths` (stage-2 run folders, or demo folders standing for their method runs); see `read_run` and `run_variants`."
+    """One row per run in `paths` (stage-2 run folders, or demo folders standing for their method runs); see `read_run` and `run_variants`.
+    A run folder named twice (a demo folder and one of its runs) is read once."""
     if isinstance(paths, (str, Path)): paths = [paths]
-    runs = [read_run(f) for p in paths for f in run_folders(p)]
+    folders = {}
+    for f in (f for p in paths for f in run_folders(p)): folders.setdefault(f.resolve(), f)
+    runs = [read_run(f) for f in folders.values()]
     if not runs: raise ValueError(f"no runs given; {EXPECTED}")
     runs = pd.DataFrame(runs)
     return runs.assign(variant=run_variants(runs))
@@ -114,13 +178,18 @@ GROUP = ['dataset', 'label_ratio', 'method', 'objective', 'variant']
 
 def aggregate_runs(runs:pd.DataFrame) -> pd.DataFrame:
     """One row per (dataset, label ratio, method, objective, variant): each metric's mean over the runs (seeds) and its sd across them (NaN for a
-    single run), the count and the seeds. Test metrics keep their names (`dice`, `iou`, `hd95`); `val_dice` and `val_last10` are the validation scores."""
+    single run), the count and the seeds (`seeds`, sorted, and the `split_seeds` of the same runs). Test metrics keep their names (`dice`, `iou`, `hd95`);
+    `val_dice` and `val_last10` are the validation scores. Runs that repeat another's seeds are never pooled with it (`run_variants`)."""
     if 'variant' not in runs: runs = runs.assign(variant=run_variants(runs) if 'config' in runs else '')
-    for k in ('val_dice', 'val_last10'): runs = runs if k in runs else runs.assign(**{k: math.nan})
+    runs = runs.assign(variant=_split_repeats(runs, runs.variant))                # rows built by hand, too
+    for k in ('val_dice', 'val_last10', 'split_seed'): runs = runs if k in runs else runs.assign(**{k: math.nan})
     g = runs.assign(objective=runs['objective'].fillna('')).groupby(GROUP, sort=False)
-    out = g.agg(n_runs=('run', 'size'), seeds=('seed', lambda s: sorted(s.dropna().tolist())),
+    out = g.agg(n_runs=('run', 'size'),
                 **{f"{k}{suf}": (f"{k}_mean", fn) for k in ('dice', 'iou', 'hd95') for suf, fn in (('', 'mean'), ('_sd', 'std'))},
                 **{f"{k}{suf}": (k, fn) for k in ('val_dice', 'val_last10') for suf, fn in (('', 'mean'), ('_sd', 'std'))})
+    pairs = [sorted(((s, None if ss != ss else ss) for s, ss in zip(grp.seed, grp.split_seed) if s is not None and s == s), key=lambda p: (p[0], str(p[1])))
+             for _, grp in g]
+    out.insert(1, 'seeds', [[s for s, _ in p] for p in pairs]); out.insert(2, 'split_seeds', [[ss for _, ss in p] for p in pairs])
     out = out.reset_index()
     out['objective'] = out['objective'].astype(object).where(out['objective'] != '', None)
     return out
@@ -136,6 +205,12 @@ def _label(r) -> str:
     "The method, its stage-1 objective where it is not DuSSS's, and its variant's settings in brackets."
     return (r.method + (f" (vlm.objective={r.objective})" if isinstance(r.objective, str) and r.objective != 'dusss' else '')
             + (f" [{r.variant}]" if getattr(r, 'variant', '') else ''))
+
+def _seeds(r) -> str:
+    "A kit row's seeds as its source cell gives them ('seed 1', 'seeds 1, 2'), each with its split seed where these differ."
+    sp = list(getattr(r, 'split_seeds', None) or [])
+    same = len(set(map(_show, sp))) < 2
+    return f"seed{'s' if len(r.seeds) > 1 else ''} " + (', '.join(str(s) if same else f"{s} (split {_show(p)})" for s, p in zip(r.seeds, sp or [None] * len(r.seeds))) or '?')
 
 def _paper_rows(paper, r):
     "Published rows for the kit row `r`: same dataset, ratio and kit_method; AMVLM figures only for runs with the AMVLM objective."
@@ -159,7 +234,8 @@ def report_table(runs:pd.DataFrame, paper:pd.DataFrame|None=None) -> str:
     lines = ["Dice and IoU in % on the test split, as the papers print them. Kit rows: mean over runs, ± sd across seeds when there are several; "
              "HD95 in pixels (the papers have none). Δ = kit − paper, in points. Validation Dice in % (the papers print none): 'picked' is the score "
              "that chose each run's checkpoint (its best epoch, or its best `train.select_window` mean), 'last 10' the mean of its last 10 epochs. "
-             "Runs of one method whose configs differ in more than their seeds are separate rows, their differing settings in brackets."]
+             "Runs of one method whose configs differ in more than their seeds are separate rows, their differing settings in brackets; so are runs on "
+             "different data (`data.path`) and runs that repeat another's seeds (`run`: their folder)."]
     other = sorted(set(runs.split.dropna()) - {'test'}) if 'split' in runs else []
     if other: lines += ['', f"**Caution**: some runs were scored on the {', '.join(other)} split (their dataset has no test split), "
                             f"so their Δ compares unlike sets: {', '.join(sorted(runs.run[runs.split.isin(other)].map(lambda p: Path(p).name)))}."]
@@ -175,8 +251,7 @@ def report_table(runs:pd.DataFrame, paper:pd.DataFrame|None=None) -> str:
                   '|---|---|---|---|---|---|---|---|---|---|']
         missing, used = [], set()
         for r in grp.itertuples():
-            seeds = ', '.join(map(str, r.seeds))
-            lines.append(f"| {_label(r)} | kit (seed{'s' if len(r.seeds) > 1 else ''} {seeds or '?'}) | {r.n_runs} | {_pct(r.dice, r.dice_sd)} |  "
+            lines.append(f"| {_label(r)} | kit ({_seeds(r)}) | {r.n_runs} | {_pct(r.dice, r.dice_sd)} |  "
                          f"| {_pct(r.iou, r.iou_sd)} |  | {'–' if r.hd95 != r.hd95 else f'{r.hd95:.2f}' + ('' if r.hd95_sd != r.hd95_sd else f' ± {r.hd95_sd:.2f}')} "
                          f"| {_pct(r.val_dice, r.val_dice_sd)} | {_pct(r.val_last10, r.val_last10_sd)} |")
             prs = _paper_rows(paper, r)
@@ -193,22 +268,33 @@ def report_table(runs:pd.DataFrame, paper:pd.DataFrame|None=None) -> str:
     return '\n'.join(lines) + '\n'
 
 # %% ../nbs/15a_report.ipynb #00000029
-def plot_report(runs:pd.DataFrame, paper:pd.DataFrame|None=None, size:float=3.6):
+def _tick(r, letters:dict) -> str:
+    "An x label: the method (its variant's letter), its stage-1 objective where it is not DuSSS's, the label ratio; a line each."
+    return '\n'.join([r.method + (f" ({letters[r.variant]})" if r.variant else ''),
+                      *([f"(vlm.objective={r.objective})"] if isinstance(r.objective, str) and r.objective != 'dusss' else []), f"{r.label_ratio:.0%}"])
+
+def _inches(artist, renderer) -> tuple:
+    "(width, height) of `artist` as drawn, in inches (text is sized in points, so whatever the figure's size)."
+    b = artist.get_window_extent(renderer)
+    return b.width / artist.figure.dpi, b.height / artist.figure.dpi
+
+def plot_report(runs:pd.DataFrame, paper:pd.DataFrame|None=None, size:float=3.6, max_width:float=12.):
     """Test Dice (%) per method and label ratio, one panel per dataset: the kit's runs (error bars: sd across seeds) and the published figures of the
-    same method as markers. Variants of a method (`run_variants`) are lettered on the axis, their settings listed under the figure."""
+    same method as markers. Variants of a method (`run_variants`) are lettered on the axis, their settings listed under the figure. The figure is
+    sized to its content: each panel as wide as its labels need, in rows no wider than `max_width` inches (unless one panel is wider), the legend
+    and the key below the panels, wrapped to the figure's width; `size`: the panels' height / 0.72 in inches."""
     import matplotlib.pyplot as plt, textwrap
     paper = paper_results() if paper is None else paper
     agg = aggregate_runs(runs)
-    letters = {v: chr(ord('A') + i) for i, v in enumerate(dict.fromkeys(v for v in agg.variant if v))}
+    letters = {v: chr(ord('A') + i) if i < 26 else f"A{i - 25}" for i, v in enumerate(dict.fromkeys(v for v in agg.variant if v))}
     secs = _sections(agg, paper)
     datasets = list(dict.fromkeys(ds for ds, _ in secs.groups))
-    key = [l for v, k in letters.items() for l in textwrap.wrap(f"({k}) {v}", width=int(19 * size * len(datasets)), subsequent_indent='    ')]
-    H = size * 0.95 + 0.15 * len(key)                                       # room for the variants' key under the legend
-    fig, axs = plt.subplots(1, len(datasets), figsize=(size * len(datasets), H), squeeze=False)
+    fig = plt.figure(figsize=(size, size))
+    axs = [fig.add_axes((0, 0, 1, 1)) for _ in datasets]
     sources = sorted(set(paper.paper + ', ' + paper.table))
     markers = dict(zip(sources, 'xD^vs*P'))
     seen = set()
-    for ax, ds in zip(axs[0], datasets):
+    for ax, ds in zip(axs, datasets):
         rows = pd.concat([g for (d, _), g in secs if d == ds])
         x = np.arange(len(rows))
         ax.errorbar(x, 100 * rows.dice, yerr=100 * rows.dice_sd.fillna(0), fmt='o', c='C0', capsize=4, label=None if 'kit' in seen else 'kit (± sd over seeds)')
@@ -218,14 +304,57 @@ def plot_report(runs:pd.DataFrame, paper:pd.DataFrame|None=None, size:float=3.6)
                 src = f"{p.paper}, {p.table}"
                 ax.plot(i + 0.15, p.dice, markers.get(src, 'x'), c='C3', ms=6, mfc='none', label=None if src in seen else src)
                 seen.add(src)
-        ax.set_xticks(x, [_label(r._replace(variant='')) + (f" ({letters[r.variant]})" if r.variant else '') + f"\n{r.label_ratio:.0%}"
-                          for r in rows.itertuples()], fontsize=8)
-        ax.set_xlim(-0.5, len(rows) - 0.5); ax.set_ylim(0, 100); ax.set_ylabel('test Dice (%)'); ax.grid(axis='y', alpha=0.3)
+        ax.set_xticks(x, [_tick(r, letters) for r in rows.itertuples()], fontsize=8)
+        ax.set_xlim(-0.5, len(rows) - 0.5); ax.set_ylim(0, 100); ax.grid(axis='y', alpha=0.3)
+        ax.set_ylabel('test Dice (%)')
         ax.set_title(ds if ds in set(paper.dataset) else f"{ds} (no published figures)", fontsize=10)
-    foot = 0.15 * len(key) / H
-    if key: fig.text(0.01, 0.01, '\n'.join(key), fontsize=7, va='bottom', ha='left')
-    fig.legend(loc='lower center', bbox_to_anchor=(0.5, foot), ncol=3, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, foot + 0.1 * size * 0.95 / H, 1, 1))
+    handles, labels = [sum(hl, []) for hl in zip(*(ax.get_legend_handles_labels() for ax in axs))]
+    handles, labels = zip(*sorted(zip(handles, labels), key=lambda hl: not hl[1].startswith('kit')))   # the kit first
+    leg = fig.legend(handles, labels, loc='upper center', ncols=len(labels), fontsize=8, frameon=False, borderaxespad=0)
+    key = fig.text(0, 0, '', fontsize=8, va='top', ha='left') if letters else None
+    # measure what was drawn (inches), then place it: panels in rows no wider than `max_width` (a panel as wide as its labels need),
+    # each row's first panel with the y label; the legend, then the key, below
+    rd = fig.canvas.get_renderer(); fig.draw_without_rendering()
+    pad, gap = 0.15, 0.3
+    ylab = _inches(axs[0].yaxis.label, rd)[0] + 0.08
+    yt, widths, below = [], [], []
+    for ax in axs:
+        ticks = [_inches(t, rd) for t in ax.get_xticklabels() if t.get_text()]
+        yt.append(max(_inches(t, rd)[0] for t in ax.get_yticklabels() if t.get_text()) + 0.12)
+        widths.append(max(len(ticks) * (max(w for w, _ in ticks) + 0.15), _inches(ax.title, rd)[0] + 0.1, 0.5 * size))
+        below.append(max(h for _, h in ticks) + 0.15)
+    rows, lefts = [[]], {}
+    for i in range(len(axs)):
+        if rows[-1] and sum(lefts[k] + widths[k] for k in rows[-1]) + gap + yt[i] + widths[i] + 2 * pad > max_width: rows.append([])
+        lefts[i] = (pad + ylab + yt[i]) if not rows[-1] else gap + yt[i]
+        rows[-1].append(i)
+        axs[i].set_ylabel('test Dice (%)' if len(rows[-1]) == 1 else '')
+    row_w = [sum(lefts[k] + widths[k] for k in r) + pad for r in rows]
+    W = max(row_w)
+    def fit_key(width):                                                    # wrapped at word boundaries to `width` inches, if it can be
+        for chars in range(200, 19, -10):
+            key.set_text('\n'.join(l for v, k in letters.items() for l in textwrap.wrap(f"({k}) {v}", width=chars, subsequent_indent='    ')))
+            if _inches(key, rd)[0] <= width: break
+        return _inches(key, rd)[0]
+    for n in range(len(labels), 0, -1):                                    # as many legend columns as fit
+        leg.set_ncols(n)
+        if _inches(leg, rd)[0] <= W - 2 * pad: break
+    W = max(W, _inches(leg, rd)[0] + 2 * pad, (fit_key(W - 2 * pad) + 2 * pad) if key else 0)
+    ax_h, top = 0.72 * size, max(_inches(ax.title, rd)[1] for ax in axs) + 0.2
+    row_h = [top + ax_h + max(below[k] for k in r) for r in rows]
+    leg_h = _inches(leg, rd)[1] if labels else 0.
+    key_h = _inches(key, rd)[1] if key else 0.
+    H = sum(row_h) + (0.1 + leg_h if labels else 0) + (0.15 + key_h if key else 0) + pad
+    fig.set_size_inches(W, H)
+    y = H
+    for r, w, h in zip(rows, row_w, row_h):
+        x0 = (W - w) / 2                                                   # rows centred
+        for k in r:
+            x0 += lefts[k]; axs[k].set_position((x0 / W, (y - top - ax_h) / H, widths[k] / W, ax_h / H)); x0 += widths[k]
+        y -= h
+    y -= 0.1
+    leg.set_bbox_to_anchor((0.5, y / H), transform=fig.transFigure)
+    if key: key.set_position((pad / W, (y - leg_h - 0.15) / H))
     return fig
 
 # %% ../nbs/15a_report.ipynb #0000002d
