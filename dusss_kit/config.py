@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['CHOICES', 'CONFIG_DIR', 'DataConfig', 'VLMConfig', 'TrainConfig', 'SegConfig', 'SemiConfig', 'Config', 'ConfigError',
-           'from_dict', 'validate', 'apply_overrides', 'load_config', 'save_config', 'config_path']
+           'from_dict', 'validate', 'model_source', 'check_machine', 'apply_overrides', 'load_config', 'save_config',
+           'config_path']
 
 # %% ../nbs/00a_config.ipynb #de49e52e
-import types, typing
+import math, os, re, types, typing
 from dataclasses import dataclass, field, fields, is_dataclass, asdict
 from pathlib import Path
 import yaml
@@ -146,11 +147,14 @@ CHOICES = {'vlm.image_encoder': ('tiny', 'cpu', 'paper'), 'vlm.head': ('mlp', 'l
            'semi.text_view': ('aligned', 'augmented'), 'semi.teacher_view': ('same', 'raw'), 'semi.student_view': ('weak', 'strong'),
            'semi.text_oracle': (None, 'lesion', 'zone')}
 
+_DEVICE_RE = re.compile(r'cpu|cuda(:\d+)?|mps')   # the devices a run may name (`train.device`); null picks one
+
 def _rules(c:Config) -> list:
     "(key, ok, expectation) triples for values that are well-typed but impossible."
     decoder_trains, why_not = c.semi.method == 'dusss' and c.semi.tg and not c.semi.text_oracle, \
         "0 unless semi.method='dusss' with semi.tg=true and no text_oracle: it trains the grounding decoder"
-    return [('data.image_size', c.data.image_size > 0 and c.data.image_size % c.vlm.patch_size == 0,
+    return [('vlm.patch_size', c.vlm.patch_size >= 1, "a positive number of pixels"),
+            ('data.image_size', c.data.image_size > 0 and c.vlm.patch_size >= 1 and c.data.image_size % c.vlm.patch_size == 0,
              f"a positive multiple of vlm.patch_size ({c.vlm.patch_size})"),
             ('data.label_ratio', 0 < c.data.label_ratio <= 1, "a fraction in (0, 1]"),
             ('data.val_fraction', 0 <= c.data.val_fraction < 1, "a fraction in [0, 1)"),
@@ -177,6 +181,12 @@ def _rules(c:Config) -> list:
             ('train.select_window', c.train.select_window >= 1, "at least 1 epoch (1: the best single epoch)"),
             ('train.precise_bn', c.train.precise_bn >= 0, "0 (off) or a number of batches"),
             ('train.max_bad_steps', c.train.max_bad_steps >= 1, "at least 1"),
+            ('train.weight_decay', c.train.weight_decay >= 0, "a non-negative weight decay"),
+            ('train.grad_clip', c.train.grad_clip is None or c.train.grad_clip >= 0, "null or 0 (no clipping), or a positive gradient norm"),
+            ('train.num_workers', c.train.num_workers >= 0, "0 (load in the main process) or a number of worker processes"),
+            ('train.device', c.train.device is None or _DEVICE_RE.fullmatch(c.train.device) is not None,
+             "null (automatic: CUDA if available, else the CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'"),
+            ('vlm.head_hidden', c.vlm.head_hidden >= 1, "at least 1"),
             ('semi.pretrain_epochs', c.semi.pretrain_epochs >= 1, "at least 1"),
             ('semi.tg_lr', c.semi.tg_lr > 0, "a positive learning rate"),
             ('semi.ema_max', 0 <= c.semi.ema_max < 1, "a number in [0, 1)"),
@@ -244,16 +254,82 @@ def from_dict(cls, d:dict|None, prefix:str=''):
     return cls(**kw)
 
 # %% ../nbs/00a_config.ipynb #19f0dce3
+def _non_finite(c:Config) -> list:
+    "(key, value) of every float setting that is inf or nan."
+    return [(f"{sec.name}.{f.name}", v) for sec in fields(c) for f in fields(getattr(c, sec.name))
+            if isinstance(v := getattr(getattr(c, sec.name), f.name), float) and not math.isfinite(v)]
+
 def validate(c:Config) -> Config:
     "Check choices and impossible values; raise `ConfigError` naming the first bad key. Returns `c`."
     for key, options in CHOICES.items():
         sec, name = key.split('.')
         v = getattr(getattr(c, sec), name)
         if v not in options: raise ConfigError(f"{key}: {v!r} is not one of {', '.join(map(repr, options))}")
-    for key, ok, expected in _rules(c):
+    rules = _rules(c)
+    for key, v in _non_finite(c):
+        also = next((f" ({e})" for k, _, e in rules if k == key), '')
+        raise ConfigError(f"{key}: {v!r} is impossible; expected a finite number{also}")
+    for key, ok, expected in rules:
         if not ok:
             sec, name = key.split('.')
             raise ConfigError(f"{key}: {getattr(getattr(c, sec), name)!r} is impossible; expected {expected}")
+    return c
+
+# %% ../nbs/00a_config.ipynb #81391df3
+_SAVED = "give the folder of a saved model instead (config.json and weights, as save_pretrained writes)"
+
+def _hub_offline() -> str|None:
+    "The variable that turns Hugging Face downloads off (`HF_HUB_OFFLINE` or `TRANSFORMERS_OFFLINE` set to 1/on/yes/true), or None."
+    from huggingface_hub import constants
+    on = [k for k in ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE') if (os.environ.get(k) or '').upper() in ('1', 'ON', 'YES', 'TRUE')]
+    return on[0] if on else 'HF_HUB_OFFLINE' if constants.HF_HUB_OFFLINE else None
+
+def model_source(name_or_path, key:str) -> str:
+    """How the model `name_or_path` named by `key` (e.g. `vlm.text_model`) loads: 'folder' (a saved model on disk), 'cache' (a hub id
+    already in the Hugging Face cache) or 'hub' (a hub id to download now). A `ConfigError` naming the key when it cannot load here."""
+    s = str(name_or_path); p = Path(s).expanduser()
+    if p.is_dir():
+        if (p/'config.json').is_file(): return 'folder'
+        raise ConfigError(f"{key}: {s} is a folder without config.json; expected a saved transformers model (config.json and weights)")
+    if p.exists(): raise ConfigError(f"{key}: {s} is a file; expected the folder of a saved transformers model (config.json and weights) or a hub id")
+    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub.utils import validate_repo_id
+    try: validate_repo_id(s); hub_id = not s.startswith(('.', '~'))
+    except ValueError: hub_id = False
+    if not hub_id: raise ConfigError(f"{key}: {s}: no such model folder (expected a saved transformers model: config.json and weights) and not a hub id")
+    if isinstance(try_to_load_from_cache(s, 'config.json'), str): return 'cache'
+    head = f"{key}: {s!r} is a hub id that is not in the local Hugging Face cache"
+    if off := _hub_offline():
+        raise ConfigError(f"{head}, and downloads are off ({off}={os.environ.get(off, '1')}): the kit does not download by default; "
+                          f"{_SAVED}, or unset {off} to let it download")
+    from huggingface_hub.utils import get_session
+    try: r = get_session().head(f"{constants.ENDPOINT}/api/models/{s}", timeout=5)      # one try: the hub client retries five times, for a minute
+    except Exception as ex:
+        raise ConfigError(f"{head}, and {constants.ENDPOINT} cannot be reached to download it ({type(ex).__name__}: {' '.join(str(ex).split())}): "
+                          f"{_SAVED}, or run once where the hub is reachable (the download is cached)") from None
+    if r.status_code == 404: raise ConfigError(f"{key}: {s!r} is neither a local folder nor a model on {constants.ENDPOINT}; check the name, or {_SAVED}")
+    return 'hub'
+
+def _check_device(dev:str|None):
+    if dev is None or dev == 'cpu': return
+    import torch
+    if dev.startswith('cuda'):
+        if not torch.cuda.is_available():
+            no_build = torch.version.cuda is None and getattr(torch.version, 'hip', None) is None
+            vis = f", CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']!r}" if 'CUDA_VISIBLE_DEVICES' in os.environ else ''
+            why = f"this PyTorch build has no CUDA (torch {torch.__version__})" if no_build else f"no GPU is visible (torch {torch.__version__}{vis})"
+            raise ConfigError(f"train.device={dev} but {why}; use train.device=cpu or leave it unset")
+        n, i = torch.cuda.device_count(), int(dev.partition(':')[2] or 0)
+        if i >= n: raise ConfigError(f"train.device={dev} but {n} GPU(s) are visible (cuda:0 to cuda:{n - 1}); use one of them or leave it unset")
+    elif dev == 'mps' and not torch.backends.mps.is_available():
+        raise ConfigError(f"train.device=mps but this machine has no MPS backend (an Apple GPU; torch {torch.__version__}); use train.device=cpu or leave it unset")
+
+def check_machine(c:Config) -> Config:
+    "Refuse what this machine cannot run: a `train.device` it lacks, a `vlm.text_model` / `vlm.image_pretrained` it can neither find nor download. Returns `c`."
+    _check_device(c.train.device)
+    for key in ('vlm.text_model', 'vlm.image_pretrained'):
+        v = getattr(c.vlm, key.split('.')[1])
+        if v is not None: model_source(v, key)
     return c
 
 # %% ../nbs/00a_config.ipynb #402d2123
@@ -263,21 +339,34 @@ def apply_overrides(d:dict, overrides=()) -> dict:
         if '=' not in o: raise ConfigError(f"override {o!r}: expected KEY=VALUE, e.g. train.lr=1e-3")
         key, val = o.split('=', 1)
         parts, node = key.strip().split('.'), d
-        for p in parts[:-1]: node = node.setdefault(p, {})
-        node[parts[-1]] = yaml.safe_load(val)
+        for i, p in enumerate(parts[:-1]):
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict): raise ConfigError(f"override {o!r}: {'.'.join(parts[:i + 1])} is a value, not a section")
+        try: node[parts[-1]] = yaml.safe_load(val)
+        except yaml.YAMLError as ex: raise ConfigError(f"override {o!r}: the value is not valid YAML ({getattr(ex, 'problem', None) or type(ex).__name__})") from None
     return d
 
-def load_config(path=None, overrides=()) -> Config:
-    "Read a YAML config (or the defaults if `path` is None), apply overrides, validate."
-    d = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file(): raise ConfigError(f"{path}: config file not found")
-        try: d = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as ex: raise ConfigError(f"{path}: not valid YAML ({ex})") from None
-        if not isinstance(d, dict): raise ConfigError(f"{path}: expected a mapping of sections (data, vlm, train)")
+def _read_yaml(path:Path) -> dict:
+    "The mapping in the config file `path`, or a `ConfigError` naming the file and what is wrong."
+    if not path.is_file(): raise ConfigError(f"{path}: config file not found")
+    try: d = yaml.safe_load(path.read_text(encoding='utf-8'))
+    except UnicodeDecodeError as ex: raise ConfigError(f"{path}: not UTF-8 text (byte {ex.start}); expected a YAML config") from None
+    except yaml.YAMLError as ex:
+        m = getattr(ex, 'problem_mark', None)
+        at = f" at line {m.line + 1} column {m.column + 1}" if m is not None else ''
+        raise ConfigError(f"{path}: not valid YAML{at} ({getattr(ex, 'problem', None) or type(ex).__name__})") from None
+    if d is None: raise ConfigError(f"{path}: the file holds no settings (it is empty or only comments); "
+                                    "write {} in it to run on the built-in defaults")
+    if not isinstance(d, dict): raise ConfigError(f"{path}: expected a mapping of sections (data, vlm, train, seg, semi), got a YAML {'list' if isinstance(d, list) else 'scalar'} ({d!r:.40})")
+    return d
+
+def load_config(path=None, overrides=(), machine:bool=True) -> Config:
+    "Read a YAML config (or the defaults if `path` is None), apply overrides, validate; with `machine`, also `check_machine`."
+    d = {} if path is None else _read_yaml(path := Path(path))
     apply_overrides(d, overrides)
-    try: return validate(from_dict(Config, d))
+    try:
+        c = validate(from_dict(Config, d))
+        return check_machine(c) if machine else c
     except ConfigError as ex:
         raise ConfigError(f"{path}: {ex}" if path else str(ex)) from None
 

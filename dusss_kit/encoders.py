@@ -7,7 +7,7 @@ __all__ = ['IMAGE_SIZES', 'TEXT_DEFAULT', 'TEXT_TINY', 'patch_grid', 'ConvStem',
            'keep_first_layers', 'TextEncoder', 'masked_mean', 'ProjectionHead', 'make_momentum', 'momentum_update']
 
 # %% ../nbs/03_encoders.ipynb #080a7f79
-import copy, importlib.util, warnings
+import copy, importlib.util, warnings, weakref
 from collections.abc import Mapping
 from pathlib import Path
 import torch
@@ -17,6 +17,7 @@ from einops import rearrange, reduce, repeat
 from fastcore.basics import patch
 from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig, BertModel, ViTConfig, ViTModel
 from transformers.utils import logging as hf_logging
+from .config import model_source
 
 # %% ../nbs/03_encoders.ipynb #ec450cff
 IMAGE_SIZES = {
@@ -49,13 +50,10 @@ def _vit_config(size, image_size, patch_size, in_chans, overrides) -> ViTConfig:
     return ViTConfig(**kw, image_size=image_size, patch_size=patch_size, num_channels=in_chans, attn_implementation='eager')
 
 # %% ../nbs/03_encoders.ipynb #94ad11b3
-def _local_kwargs(name_or_path) -> dict:
-    "`local_files_only=True` for a folder on disk (never touch the network); a clear error for a missing path."
-    s = str(name_or_path)
-    if Path(s).expanduser().is_dir(): return dict(local_files_only=True)
-    if s.startswith(('/', '.', '~')):
-        raise FileNotFoundError(f"{s}: no such model folder (expected a saved transformers model: config.json and weights)")
-    return {}   # a hub id the caller chose; transformers may download it
+def _local_kwargs(name_or_path, key:str) -> dict:
+    """`local_files_only=True` for a folder on disk or a hub id already in the Hugging Face cache (never touch the network); `{}` for a hub id
+    to download. A model that cannot load here (no such folder; not cached while offline or the hub is unreachable) is a `ConfigError` naming `key`."""
+    return {} if model_source(name_or_path, key) == 'hub' else dict(local_files_only=True)
 
 def _quiet_load(fn, *args, **kwargs):
     "Call a transformers loader with its progress bar off (restored afterwards)."
@@ -88,7 +86,7 @@ class ImageEncoder(nn.Module):
         super().__init__()
         if pretrained is not None:
             self.vit = _quiet_load(ViTModel.from_pretrained, str(pretrained), add_pooling_layer=False,
-                                   attn_implementation='eager', **_local_kwargs(pretrained), **overrides)
+                                   attn_implementation='eager', **_local_kwargs(pretrained, 'vlm.image_pretrained'), **overrides)
             patch_size, in_chans = self.vit.config.patch_size, self.vit.config.num_channels
             self.grid = patch_grid(image_size, patch_size)
         else:
@@ -202,7 +200,7 @@ class TextEncoder(nn.Module):
         if size not in (None, 'tiny'): raise ValueError(f"unknown size {size!r}; use None (the model's own) or 'tiny'")
         if max_tokens < 2: raise ValueError(f"max_tokens must be at least 2 ([CLS] and [SEP]), got {max_tokens}")
         src = str(name_or_path if name_or_path is not None else default_text_model_path())
-        kw = _local_kwargs(src) | (dict(trust_remote_code=True) if trust_remote_code else {})
+        kw = _local_kwargs(src, 'vlm.text_model') | (dict(trust_remote_code=True) if trust_remote_code else {})
         self.tokenizer = _quiet_load(AutoTokenizer.from_pretrained, src, **kw)
         if size == 'tiny':
             cfg = BertConfig(vocab_size=len(self.tokenizer), max_position_embeddings=max(64, max_tokens),
@@ -232,10 +230,32 @@ def _check_texts(texts) -> list[str]:
         if not isinstance(t, str): raise TypeError(f"texts[{i}] is {type(t).__name__} ({t!r:.40}), expected str")
     return list(texts)
 
+_CUT_WARNED = weakref.WeakSet()   # tokenizers whose encoder has warned about cut reports (a momentum copy shares its tokenizer)
+
+@patch
+def check_lengths(self:TextEncoder, texts:list[str], where:str='in a batch', full:list[bool]|None=None) -> tuple[int, int]:
+    """(number of `texts` longer than `max_tokens`, the longest's length in tokens). The first time an encoder (or its momentum copy) meets
+    such texts it warns once, one line; later calls count silently. `full`: only these texts can be long (those that filled a truncated batch)."""
+    cand = [t for t, f in zip(texts, full) if f] if full is not None else list(texts)
+    if not cand: return 0, 0
+    lens = [len(ids) for ids in self.tokenizer(cand, truncation=False, verbose=False)['input_ids']]
+    cut = [n for n in lens if n > self.max_tokens]
+    if cut and self.tokenizer not in _CUT_WARNED:
+        _CUT_WARNED.add(self.tokenizer)
+        maxpos = getattr(self.model.config, 'max_position_embeddings', None)
+        warnings.warn(f"{len(cut)} of {len(texts)} reports {where} have more than vlm.max_tokens={self.max_tokens} tokens (the longest {max(cut)}) "
+                      f"and are cut to their first {self.max_tokens}; raise vlm.max_tokens to read more"
+                      f"{f' (this text model reads at most {maxpos})' if maxpos else ''}. Warned once per text encoder")
+    return len(cut), max(cut, default=0)
+
 @patch
 def tokenize(self:TextEncoder, texts:list[str], device=None) -> dict:
-    "Tokenise `texts`: `input_ids`, `attention_mask` (and `token_type_ids`), (B, L) with L ≤ `max_tokens`, on `device` (default: the model's)."
-    enc = self.tokenizer(_check_texts(texts), padding=True, truncation=True, max_length=self.max_tokens, return_tensors='pt')
+    """Tokenise `texts`: `input_ids`, `attention_mask` (and `token_type_ids`), (B, L) with L ≤ `max_tokens`, on `device` (default: the model's).
+    Longer texts are cut to `max_tokens`, with one warning per encoder (`check_lengths`)."""
+    texts = _check_texts(texts)
+    enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors='pt')
+    if self.tokenizer not in _CUT_WARNED:
+        self.check_lengths(texts, full=(enc['attention_mask'].sum(1) >= self.max_tokens).tolist())
     return {k: v.to(device or self.device) for k, v in enc.items()}
 
 # %% ../nbs/03_encoders.ipynb #9f992a4c
