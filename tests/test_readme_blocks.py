@@ -6,7 +6,7 @@ block, in the README's order (later examples use the run folders of earlier ones
 output, its first lines (up to a `...` line) and its last line must match what the command prints. The steps that
 make a virtual environment and install the kit are run as written by .ci/run in a fresh venv (the user's path);
 here the dev venv's `dusss` stands in for them. Commands not run here are listed in `NOT_RUN` with the reason, and
-`test_every_command_is_run_or_listed` fails on any README command that is neither.
+`test_what_is_not_run_is_still_in_the_readme` fails when either list names a step the README no longer has.
 
 `python tests/test_readme_blocks.py --tiny-demo` prints the tiny `--set` arguments (.ci/run appends them to the
 README's main command)."""
@@ -120,10 +120,8 @@ def test_readme_parser_finds_the_commands():
     assert readme_commands(sample) == [('a --x 1', None, 'bash'), ('b --y 2', None, 'bash'), ('c d', ['out 1', '  ...', 'last'], '$')]
 
 
-def test_every_command_is_run_or_listed():
-    "Each step of each README command is run below, or is an install step .ci/run runs, or is in NOT_RUN with its reason."
-    for name, s, run, why, _ in PLAN:
-        assert run is not None or why, f'README command {s!r} is neither run nor listed with a reason'
+def test_what_is_not_run_is_still_in_the_readme():
+    "Every step of every README command runs below unless it is an install step (.ci/run runs those) or in NOT_RUN; both lists name real steps."
     for k in NOT_RUN: assert any(s == k for _, s, _, _, _ in PLAN), f'NOT_RUN lists {k!r}, which README.md no longer has'
     for k in VENV_STEPS[:4]: assert any(s == k for _, s, _, _, _ in PLAN), f'README.md no longer has the install step {k!r}'
 
@@ -148,6 +146,14 @@ def _check_shown(shown: list, printed: str, step: str):
         head.append(l.rstrip())
     assert got[:len(head)] == head, f'{step}: the README shows\n' + '\n'.join(head) + '\nbut it prints\n' + '\n'.join(got[:len(head)])
     if len(head) < len(shown): assert got[-1] == shown[-1].rstrip(), f'{step}: the README ends with {shown[-1]!r}, it prints {got[-1]!r}'
+
+
+def test_shown_output_check():
+    "The check of a command's shown output: the lines before `...` open the output, the last line ends it."
+    _check_shown(['a', '  b', '    ...', 'z'], 'a\n  b\nc\nz\n', 'cmd')
+    with pytest.raises(AssertionError, match='the README shows'): _check_shown(['a', '  b', '    ...', 'z'], 'a\n  B\nz\n', 'cmd')
+    with pytest.raises(AssertionError, match='the README ends with'): _check_shown(['a', '...', 'z'], 'a\nz\ny\n', 'cmd')
+    with pytest.raises(AssertionError): _check_shown(['a', 'b'], 'a\n', 'cmd')
 
 
 @pytest.mark.parametrize('name, step, run, why, shown', RUN, ids=[f'{i:02d} {r[0]}' for i, r in enumerate(RUN)])
