@@ -60,6 +60,41 @@ def cmd_pretrain(args) -> int:
     return 0
 
 # %% ../nbs/16_cli.ipynb #73280b55
+def _positive_int(s:str) -> int:
+    "A whole number >= 1 (an argparse type: argparse names the flag in its error)."
+    try: v = int(s)
+    except ValueError: v = 0
+    if v < 1: raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {s!r}")
+    return v
+
+def _synth_size(s:str) -> int:
+    "The synthetic images' side: at least 32 px, or the lungs' zones leave no room for a lesion (an argparse type)."
+    try: v = int(s)
+    except ValueError: v = 0
+    if v < 32: raise argparse.ArgumentTypeError(f"expected an image side of at least 32 px (smaller images leave no room for the lesions), got {s!r}")
+    return v
+
+def _count(s:str) -> int:
+    "A whole number >= 0 (an argparse type)."
+    try: v = int(s)
+    except ValueError: v = -1
+    if v < 0: raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {s!r}")
+    return v
+
+def _ratio(s:str) -> float:
+    "A fraction in (0, 1] (an argparse type)."
+    try: v = float(s)
+    except ValueError: v = -1.
+    if not 0 < v <= 1: raise argparse.ArgumentTypeError(f"expected a fraction of the training images in (0, 1], e.g. 0.25, got {s!r}")
+    return v
+
+def _fraction(s:str) -> float:
+    "A fraction in [0, 1) (an argparse type)."
+    try: v = float(s)
+    except ValueError: v = -1.
+    if not 0 <= v < 1: raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), e.g. 0.2, got {s!r}")
+    return v
+
 def _int_list(s:str) -> tuple:
     "A comma-separated list of positive integers, e.g. '128,224,448' (an argparse type)."
     try: vals = tuple(int(v) for v in s.split(','))
@@ -79,7 +114,8 @@ def cmd_bench(args) -> int:
         if args.out:
             import matplotlib.pyplot as plt
             out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
-            fig = plot_scaling(rows); fig.savefig(out, dpi=110); plt.close(fig)
+            from dusss_kit.engine import save_figure
+            fig = plot_scaling(rows); save_figure(fig, out, dpi=110); plt.close(fig)
             print(f"plot: {out}")
         return 0
     steps, warmup = args.steps or 5, 2 if args.warmup is None else args.warmup
@@ -109,11 +145,13 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     "Score a stage-2 checkpoint on a dataset split: write the per-image CSV, print Dice / IoU / HD95 mean ± SD."
     from dusss_kit.train import evaluate_checkpoint, format_summary
+    from dusss_kit.core import default_device
+    default_device(args.device, key='--device')                # a device this machine lacks is named before any work
     df, summary = evaluate_checkpoint(args.checkpoint, args.data, split=args.split, which=args.model, device=args.device,
                                       batch_size=args.batch_size, progress=not args.quiet)
     csv = Path(args.csv) if args.csv else Path(summary['checkpoint']).parent/f"evaluate_{args.split}_{args.model}.csv"
-    csv.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(csv, index=False)
+    from dusss_kit.engine import atomic_write
+    atomic_write(csv, df.to_csv(index=False))
     print(format_summary(summary)); print(f"per-image table: {csv}")
     return 0
 
@@ -125,7 +163,10 @@ def cmd_demo(args) -> int:
     s = run_demo(args.out, data=args.data, config=args.config, sets=args.set or [], methods=methods, resume=args.resume)
     print(f"\n{(Path(args.out)/'results.md').read_text()}")
     print(f"total {s['total_s']:.0f} s (this call {s['this_call_s']:.0f} s), peak memory {s['peak_rss_mb']:.0f} MB")
-    print(f"run folder {args.out}: results.md, results.csv, curves.png, refinement.png, report.md, summary.json; one folder per method and vlm/")
+    out = Path(args.out)
+    files = [f for f in ('results.md', 'results.csv', 'curves.png', 'refinement.png', 'report.md', 'summary.json') if (out/f).is_file()]
+    folders = [f"{m}/" for m in (*methods, 'vlm') if (out/m).is_dir()]
+    print(f"run folder {out}: {', '.join(files + folders)}")
     return 0
 
 # %% ../nbs/16_cli.ipynb #5313b40d
@@ -141,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     "The `dusss` argument parser with all subcommands."
     p = argparse.ArgumentParser(prog='dusss', description="dusss_kit: text-guided semi-supervised medical image segmentation (DuSSS / AMVLM).")
     p.add_argument('--version', action='version', version=f"dusss_kit {__version__}")
+    p.add_argument('--debug', action='store_true', help="show the Python traceback of an error (also: DUSSS_DEBUG=1)")
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
     d = sub.add_parser('demo', help="the main job: pretrain, train supervised / Mean Teacher / DuSSS, evaluate, report",
                        description="Generate the synthetic chest set (or read --data), pretrain the VLM once, train the supervised baseline, "
@@ -156,8 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser('synth', help="generate the synthetic chest X-ray set (LViT layout)",
                        description="Generate a seeded synthetic chest X-ray set whose reports state where the lesions are.")
     s.add_argument('out', type=Path, help="output folder (created; must be empty unless --overwrite)")
-    s.add_argument('--n-train', type=int, default=200); s.add_argument('--n-val', type=int, default=50)
-    s.add_argument('--n-test', type=int, default=50); s.add_argument('--size', type=int, default=224)
+    s.add_argument('--n-train', type=_positive_int, default=200); s.add_argument('--n-val', type=_count, default=50)
+    s.add_argument('--n-test', type=_count, default=50)
+    s.add_argument('--size', type=_synth_size, default=224, help="image side in pixels (default 224; at least 32)")
     s.add_argument('--seed', type=int, default=0)
     s.add_argument('--overwrite', action='store_true', help="replace an existing non-empty folder")
     s.add_argument('-q', '--quiet', action='store_true', help="no progress bar")
@@ -176,11 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Choose round(ratio x n) labelled training images from a seed and write the labelled / unlabelled ids "
                                     "as JSON; `dusss train --set data.split_file=FILE` then trains on exactly these labels.")
     sp.add_argument('path', type=Path, help="dataset folder")
-    sp.add_argument('--ratio', type=float, default=0.25, help="fraction of training images that keep their masks (default 0.25)")
+    sp.add_argument('--ratio', type=_ratio, default=0.25, help="fraction of training images that keep their masks (default 0.25)")
     sp.add_argument('--seed', type=int, default=0)
     sp.add_argument('--out', default=None, help="output file (default: split_<ratio>_seed<seed>.json in the current folder)")
     sp.add_argument('--text-table', type=Path, default=None, help="reports table, if the dataset needs one (BM-Seg)")
-    sp.add_argument('--test-fraction', type=float, default=0.0,
+    sp.add_argument('--test-fraction', type=_fraction, default=0.0,
                     help="as the config's data.test_fraction: a dataset without a test split holds out this share of its training images first "
                          "(monuseg_cpu: 0.2); default 0")
     sp.set_defaults(func=cmd_split)
@@ -211,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument('--csv', default=None, metavar='OUT', help="per-image table (default: <run>/evaluate_<split>_<model>.csv)")
     ev.add_argument('--model', choices=['student', 'teacher'], default='student', help="which network of the checkpoint (default: student)")
     ev.add_argument('--device', default=None, help="e.g. cpu or cuda (default: CUDA if available)")
-    ev.add_argument('--batch-size', type=int, default=8)
+    ev.add_argument('--batch-size', type=_positive_int, default=8)
     ev.add_argument('-q', '--quiet', action='store_true', help="no progress bar")
     ev.set_defaults(func=cmd_evaluate)
     rp = sub.add_parser('report', help="compare runs with the published tables (markdown and a plot)",
@@ -229,8 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "on a GPU), marks cases that run out of memory as OOM, prints the table with the fitted exponents of "
                                     "time against pixels and with --out saves the plot. CPU cases run in fresh processes.")
     bn.add_argument('--stage', choices=['1', '2', 'data', 'all', 'scaling'], default='all', help="which tables: 1, 2, data, all (1, 2 and data; default) or scaling")
-    bn.add_argument('--steps', type=int, default=None, help="timed steps per case (default: 5; scaling: 2 on a CPU, 5 on a GPU)")
-    bn.add_argument('--warmup', type=int, default=None, help="untimed steps first (default: 2; scaling: 1 on a CPU, 2 on a GPU)")
+    bn.add_argument('--steps', type=_positive_int, default=None, help="timed steps per case (default: 5; scaling: 2 on a CPU, 5 on a GPU)")
+    bn.add_argument('--warmup', type=_count, default=None, help="untimed steps first (default: 2; scaling: 1 on a CPU, 2 on a GPU)")
     bn.add_argument('--sizes', type=_int_list, default=None, metavar='PX,...', help="scaling: image sizes (default: 128,224,448)")
     bn.add_argument('--batches', type=_int_list, default=None, metavar='B,...', help="scaling: batch sizes, each B labelled + B unlabelled (default: 2,4,8 on a CPU, 4,8,16,32 on a GPU)")
     bn.add_argument('--out', default=None, metavar='FILE.png', help="scaling: save the plot there")
@@ -239,21 +282,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/16_cli.ipynb #48e2d563
+def _one_line(ex:BaseException) -> str:
+    "An exception as the one line a user reads: its message (the first line of it, for errors from other libraries)."
+    msg = str(ex).strip() or type(ex).__name__
+    return msg if '\n' not in msg else msg.splitlines()[0] + ' ...'
+
 def main(argv=None) -> int:
-    "Entry point of the `dusss` command."
+    "Entry point of the `dusss` command. Errors print one line (`dusss CMD: error: ...`) and exit 1; `--debug` or `DUSSS_DEBUG=1` shows the traceback instead."
     from dusss_kit.core import DataError
     p = build_parser()
     args = p.parse_args(argv)
     if not getattr(args, 'func', None): p.print_help(); return 2
+    debug = args.debug or bool(os.environ.get('DUSSS_DEBUG'))
+    if not debug:                                                # a warning is one line too: "dusss CMD: warning: ..."
+        import warnings
+        warnings.formatwarning = lambda msg, cat, *a, **k: f"dusss {args.command}: warning: {msg}\n"
     try: return args.func(args)
-    except (DataError, FileExistsError, ValueError, OSError) as ex:
-        if os.environ.get('DUSSS_DEBUG'): raise
-        print(f"dusss {args.command}: error: {ex}", file=sys.stderr); return 1
-    except RuntimeError as ex:
-        if type(ex).__name__ != 'NonFiniteLossError' or os.environ.get('DUSSS_DEBUG'): raise
-        print(f"dusss {args.command}: error: {ex}", file=sys.stderr); return 1
     except KeyboardInterrupt:
         print(f"dusss {args.command}: interrupted", file=sys.stderr); return 130
+    except (DataError, FileExistsError, ValueError, OSError, RuntimeError, ImportError) as ex:
+        if debug: raise
+        known = isinstance(ex, (DataError, FileExistsError, ValueError, OSError)) or type(ex).__name__ == 'NonFiniteLossError'
+        msg = str(ex) if known else f"{_one_line(ex)} ({type(ex).__name__}; run again with --debug for the traceback)"
+        print(f"dusss {args.command}: error: {msg}", file=sys.stderr); return 1
+    except Exception as ex:                                      # a bug of the kit: say so, in one line
+        if debug: raise
+        print(f"dusss {args.command}: unexpected error: {type(ex).__name__}: {_one_line(ex)}; run again with --debug for the "
+              f"traceback, and please report it", file=sys.stderr); return 1
     finally:
         import torch.distributed as dist
         if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()

@@ -311,18 +311,11 @@ def model_source(name_or_path, key:str) -> str:
     return 'hub'
 
 def _check_device(dev:str|None):
-    if dev is None or dev == 'cpu': return
-    import torch
-    if dev.startswith('cuda'):
-        if not torch.cuda.is_available():
-            no_build = torch.version.cuda is None and getattr(torch.version, 'hip', None) is None
-            vis = f", CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']!r}" if 'CUDA_VISIBLE_DEVICES' in os.environ else ''
-            why = f"this PyTorch build has no CUDA (torch {torch.__version__})" if no_build else f"no GPU is visible (torch {torch.__version__}{vis})"
-            raise ConfigError(f"train.device={dev} but {why}; use train.device=cpu or leave it unset")
-        n, i = torch.cuda.device_count(), int(dev.partition(':')[2] or 0)
-        if i >= n: raise ConfigError(f"train.device={dev} but {n} GPU(s) are visible (cuda:0 to cuda:{n - 1}); use one of them or leave it unset")
-    elif dev == 'mps' and not torch.backends.mps.is_available():
-        raise ConfigError(f"train.device=mps but this machine has no MPS backend (an Apple GPU; torch {torch.__version__}); use train.device=cpu or leave it unset")
+    "A `train.device` this machine lacks is a `ConfigError` (the check itself is `core.default_device`'s, shared with `--device` flags)."
+    from dusss_kit.core import default_device                   # imports torch: only when a device is named
+    if dev is None: return
+    try: default_device(dev, key='train.device')
+    except ValueError as ex: raise ConfigError(str(ex)) from None
 
 def check_machine(c:Config) -> Config:
     "Refuse what this machine cannot run: a `train.device` it lacks, a `vlm.text_model` / `vlm.image_pretrained` it can neither find nor download. Returns `c`."
@@ -371,9 +364,14 @@ def load_config(path=None, overrides=(), machine:bool=True) -> Config:
         raise ConfigError(f"{path}: {ex}" if path else str(ex)) from None
 
 def save_config(c:Config, path) -> Path:
-    "Write the full config (every default filled in) as YAML."
+    "Write the full config (every default filled in) as YAML, atomically: a temporary file beside `path`, then a rename, so a kill or a full disk never leaves half a config."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(asdict(c), sort_keys=False))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try: tmp.write_text(yaml.safe_dump(asdict(c), sort_keys=False)); os.replace(tmp, path)
+    except OSError as ex: raise OSError(f"{path}: could not write the config ({ex.strerror or ex}); "
+                                        f"{'the previous one is untouched' if path.exists() else 'none was written'}") from None
+    finally:
+        if tmp.exists(): tmp.unlink()
     return path
 
 # %% ../nbs/00a_config.ipynb #39c9bd19

@@ -45,10 +45,25 @@ def seed_everything(seed:int=0, deterministic:bool=False) -> int:
     return seed
 
 # %% ../nbs/00_core.ipynb #633b3a73
-def default_device(device:str|None=None) -> torch.device:
-    "`device` if given, else CUDA when available, else CPU."
-    if device: return torch.device(device)
-    return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+def default_device(device:str|None=None, key:str='device') -> torch.device:
+    "`device` if given, else CUDA when available, else CPU. A device this machine cannot use is a `ValueError` naming `key` (the setting or flag it came from), the value and what would work, not PyTorch's assertion deep inside the first step."
+    if not device: return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{key}={device!r} is not a device; expected cpu, cuda, cuda:N or mps, or nothing (CUDA when available, else the CPU)") from None
+    if d.type == 'cuda':
+        vis = f", CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']!r}" if 'CUDA_VISIBLE_DEVICES' in os.environ else ''
+        if torch.version.cuda is None and getattr(torch.version, 'hip', None) is None: why = f"this PyTorch build has no CUDA (torch {torch.__version__})"
+        elif not torch.cuda.is_available(): why = f"no GPU is visible (torch {torch.__version__}{vis})"
+        elif d.index is not None and d.index >= torch.cuda.device_count():
+            n = torch.cuda.device_count()
+            raise ValueError(f"{key}={device} but {n} GPU(s) are visible (cuda:0 to cuda:{n - 1}); use one of them or leave it unset")
+        else: return d
+        raise ValueError(f"{key}={device} but {why}; use {key}=cpu or leave it unset")
+    if d.type == 'mps' and not (getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()):
+        raise ValueError(f"{key}={device} but this machine has no MPS backend (an Apple GPU; torch {torch.__version__}); use {key}=cpu or leave it unset")
+    if d.type not in ('cpu', 'cuda', 'mps'): raise ValueError(f"{key}={device}: the kit runs on cpu, cuda or mps, not {d.type}")
+    return d
 
 # %% ../nbs/00_core.ipynb #ee0f87cf
 def in_test() -> bool:

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from .core import in_test
 from .config import Config, load_config, save_config, config_path, validate
-from .engine import read_metrics, env_info, check_same_config
+from .engine import read_metrics, env_info, check_same_config, lock_run_dir, release_run_dir, atomic_write, save_figure
 from .bench import _peak_mb           # this process's peak resident memory
 
 # %% ../nbs/15_demo.ipynb #71d06770
@@ -93,7 +93,13 @@ def plot_demo_curves(out, methods=DEMO_METHODS, size:float=3.4):
     return fig
 
 # %% ../nbs/15_demo.ipynb #e1ca286f
-def _finished(run:Path) -> bool: return (run/'results.json').is_file()
+def _finished(run:Path) -> bool:
+    "Whether the method in `run` finished: its `results.json` holds a JSON object (an empty or torn one is evaluated again on resume)."
+    f = run/'results.json'
+    if not f.is_file(): return False
+    try: return isinstance(json.loads(f.read_text()), dict)
+    except (ValueError, UnicodeDecodeError):
+        print(f"{f}: unreadable (empty or cut short); the method is evaluated again from its checkpoint", file=sys.stderr); return False
 
 DEMO_RESUME_FREE = ('train.out', 'train.progress', 'train.device', 'train.num_workers')   # settings that cannot change a result
 
@@ -115,11 +121,12 @@ def run_demo(out='runs/demo', data=None, config='demo_cpu', sets=(), methods=DEM
     cfg = load_config(config_path(config), list(sets) + ([f"data.path={data}"] if data is not None else []))
     if resume: _check_demo_config(out, cfg)
     out.mkdir(parents=True, exist_ok=True)
+    lock_run_dir(out)                                                       # one demo per folder at a time
     if not (out/'demo_config.yaml').is_file(): save_config(cfg, out/'demo_config.yaml')
     times = json.loads((out/'summary.json').read_text()).get('times_s', {}) if resume and (out/'summary.json').is_file() else {}
     def step(name, fn):
         t0 = time.time(); r = fn(); times[name] = times.get(name, 0.) + time.time() - t0
-        (out/'summary.json').write_text(json.dumps({'times_s': times}, indent=1))
+        atomic_write(out/'summary.json', json.dumps({'times_s': times}, indent=1))
         return r
     log(f"demo in {out}: {', '.join(methods)} at {cfg.data.label_ratio:.0%} labels, {cfg.data.image_size} px, {cfg.train.epochs} epochs")
     root = stage2_root(cfg, out) if 'data' in times else step('data', lambda: stage2_root(cfg, out))
@@ -138,17 +145,18 @@ def run_demo(out='runs/demo', data=None, config='demo_cpu', sets=(), methods=DEM
         log(f"stage 2: {m} into {run}")
         step(m, lambda: train(c, resume=(run/'checkpoint_last.pt').is_file()))
     df = results_table(out, methods, times)
-    df.to_csv(out/'results.csv', index=False)
-    (out/'results.md').write_text(format_results(df) + '\n')
+    atomic_write(out/'results.csv', df.to_csv(index=False))
+    atomic_write(out/'results.md', format_results(df) + '\n')
     if figures:
         import matplotlib; import matplotlib.pyplot as plt
-        fig = plot_demo_curves(out, methods); fig.savefig(out/'curves.png', dpi=100); plt.close(fig)
+        fig = plot_demo_curves(out, methods); save_figure(fig, out/'curves.png', dpi=100); plt.close(fig)
         if (out/'dusss'/'snapshots.pt').is_file():
-            fig = plot_refinement(out/'dusss'); fig.savefig(out/'refinement.png', dpi=110); plt.close(fig)
+            fig = plot_refinement(out/'dusss'); save_figure(fig, out/'refinement.png', dpi=110); plt.close(fig)
         from dusss_kit.report import write_report
         write_report([out], out)                                            # report.md / report.png: beside the published figures
     summary = {'out': str(out), 'data': str(root), 'config': config, 'sets': list(sets), 'methods': list(methods),
                'times_s': times, 'total_s': sum(times.values()), 'this_call_s': time.time() - t_all, 'peak_rss_mb': _peak_mb('cpu'),
                'results': df.to_dict('records'), 'env': env_info()}
-    (out/'summary.json').write_text(json.dumps(summary, indent=1, default=str))
+    atomic_write(out/'summary.json', json.dumps(summary, indent=1, default=str))
+    release_run_dir(out)
     return summary

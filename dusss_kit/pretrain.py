@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from .core import seed_everything, default_device
 from .config import Config
 from .data import scan_dataset, SegDataset, vlm_view, carve_test
-from .engine import (prepare_run_dir, atomic_save, append_metrics, autocast, NonFiniteGuard, init_distributed, dist_info,
+from .engine import (prepare_run_dir, release_run_dir, atomic_save, append_metrics, load_checkpoint, sync_metrics, autocast, NonFiniteGuard, init_distributed, dist_info,
                               barrier, reduce_mean, reduce_sum, average_buffers)
 from .vlm import VLM, embed_pairs, retrieval_recall, recompute_bn_stats
 
@@ -103,10 +103,11 @@ def pretrain(cfg:Config, resume:bool=False) -> dict:
     params = [p for g in groups for p in g['params']]
     opt = (torch.optim.AdamW if t.optimizer == 'adamw' else torch.optim.Adam)(groups, lr=t.lr, weight_decay=t.weight_decay)
     epoch0, step, best = 0, 0, -math.inf
-    guard = NonFiniteGuard(t.max_bad_steps)
     last = run/'checkpoint_last.pt'
+    guard = NonFiniteGuard(t.max_bad_steps, checkpoint=last)
     if resume and last.is_file():
-        ck = torch.load(last, map_location=device, weights_only=False)
+        ck = load_checkpoint(last, 'stage-1 checkpoint')                # onto the CPU: the RNG states must stay there
+        if main: sync_metrics(run, ck['epoch'], ck.get('metrics'))      # a kill between checkpoint and metrics line
         model.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
         epoch0, step, best = ck['epoch'] + 1, ck['step'], ck['best']; _set_rng_state(ck['rng'])
     record = {}
@@ -140,10 +141,11 @@ def pretrain(cfg:Config, resume:bool=False) -> dict:
         best = max(best, _score(rec))
         state = {'model': model.state_dict(), 'optimizer': opt.state_dict(), 'epoch': epoch, 'step': step, 'best': best,
                  'rng': _rng_state(), 'config': cfg, 'metrics': record}
-        atomic_save(state, last)
-        if improved: atomic_save(state, run/'checkpoint_best.pt')
+        if improved: atomic_save(state, run/'checkpoint_best.pt')    # best, last, then the metrics line: a kill
+        atomic_save(state, last)                                       # in between is mended by sync_metrics on resume
         append_metrics(run, record)
         if t.progress: print(f"epoch {epoch + 1}: loss {record['loss']:.3f}  i2t@1 {rec['i2t@1']:.2f}  t2i@1 {rec['t2i@1']:.2f}  (chance {rec['chance@1']:.2f})")
         barrier()
         if t.max_steps and step >= t.max_steps: break
+    if main: release_run_dir(run)
     return record

@@ -361,12 +361,13 @@ def plot_report(runs:pd.DataFrame, paper:pd.DataFrame|None=None, size:float=3.6,
 def write_report(paths, out) -> str:
     "Load the runs in `paths`, write `report.md` (the table, the figure and the list of runs) and `report.png` into `out`; return the markdown."
     import matplotlib.pyplot as plt
+    from dusss_kit.engine import atomic_write, save_figure                 # whole files or none, as every run folder's
     runs, paper = load_runs(paths), paper_results()
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    fig = plot_report(runs, paper); fig.savefig(out/'report.png', dpi=110); plt.close(fig)
+    fig = plot_report(runs, paper); save_figure(fig, out/'report.png', dpi=110); plt.close(fig)
     listing = [f"| {r.run} | {r.dataset} | {r.label_ratio:.0%} | {_label(r)} | {r.seed} | {r.n} | {_pct(r.val_dice)} | {_pct(r.val_last10)} |" for r in runs.itertuples()]
     md = '\n'.join(['# Runs beside the published figures', '', report_table(runs, paper), '![Test Dice per method](report.png)', '',
                     '## Runs', '', '| run | dataset | labels | method | seed | test images | val Dice, picked (%) | val Dice, last 10 (%) |',
                     '|---|---|---|---|---|---|---|---|', *listing]) + '\n'
-    (out/'report.md').write_text(md, encoding='utf-8')
+    atomic_write(out/'report.md', md)
     return md

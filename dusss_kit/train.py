@@ -9,7 +9,7 @@ __all__ = ['SEMI_METHODS', 'STAGE1_TRAIN', 'load_vlm', 'stage2_root', 'label_spl
            'plot_refinement']
 
 # %% ../nbs/11b_train.ipynb #49b4afb8
-import json, math, time, textwrap
+import json, math, os, time, textwrap, warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np
@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from .core import seed_everything, default_device, DataError
 from .config import Config, validate
 from .data import scan_dataset, make_split, save_split, load_split, apply_split, SegDataset, PairedLoader, rot_flip_or_rotate, apply_geo, carve_test, strong_view
-from .engine import (prepare_run_dir, atomic_save, append_metrics, read_metrics, autocast, amp_dtype, NonFiniteGuard,
+from .engine import (prepare_run_dir, release_run_dir, atomic_save, atomic_write, append_metrics, read_metrics, load_checkpoint, sync_metrics, autocast, amp_dtype, NonFiniteGuard,
                               init_distributed, dist_info, barrier, reduce_mean, reduce_sum, average_gradients, average_buffers, gather_digests)
 from .vlm import VLM
 from .text_mask import TextMaskGenerator, text_mask_dice, text_mask_auc, soft_text_mask, mask_logits
@@ -42,8 +42,8 @@ def _stage1_file(path) -> Path:
     return p
 
 def _torch_load(f:Path, device='cpu'):
-    try: return torch.load(f, map_location=device, weights_only=False)
-    except Exception as ex: raise ValueError(f"{f}: cannot be read as a PyTorch checkpoint ({type(ex).__name__}: {ex})") from None
+    "A checkpoint read onto the CPU by `engine.load_checkpoint`, which names a file it cannot read."
+    return load_checkpoint(f)
 
 def load_vlm(path, device='cpu') -> tuple:
     "(VLM in eval mode, its `Config`) from a stage-1 checkpoint file or run folder (`checkpoint_best.pt` preferred)."
@@ -213,7 +213,7 @@ class Stage2:
         self.opt = (torch.optim.AdamW if t.optimizer == 'adamw' else torch.optim.Adam)(self.student.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.tg_opt = self.generator.make_optimizer(s.tg_lr) if self.generator is not None and s.tg else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp_dtype(t.amp, self.device) == torch.float16)
-        self.guard = NonFiniteGuard(t.max_bad_steps)
+        self.guard = NonFiniteGuard(t.max_bad_steps, checkpoint=Path(t.out)/'checkpoint_last.pt' if t.out else None)
 
     def _layout(self, x:torch.Tensor) -> torch.Tensor:
         "`x` in the segmenter's memory layout (`train.channels_last`)."
@@ -507,12 +507,12 @@ def pretrain_vlm(cfg:Config, run_dir, data:Stage2Data) -> Path:
 # %% ../nbs/11b_train.ipynb #7ae14f07
 def _final_eval(cfg:Config, run:Path, data:Stage2Data, device, extra:dict|None=None, generator:TextMaskGenerator|None=None) -> dict:
     f = run/'checkpoint_best.pt' if (run/'checkpoint_best.pt').is_file() else run/'checkpoint_last.pt'
-    ck = torch.load(f, map_location=device, weights_only=False)
+    ck = load_checkpoint(f)
     student = build_segmenter(cfg.seg.network, cfg.seg.size, in_channels=cfg.data.channels)
     student.load_state_dict(ck['student'])
     ds, split = (data.test, 'test') if data.test is not None else (data.val, 'val')
     df = evaluate_segmenter(student, ds, device, batch_size=cfg.train.batch_size, progress=cfg.train.progress)
-    df.to_csv(run/'test_per_image.csv', index=False)
+    atomic_write(run/'test_per_image.csv', df.to_csv(index=False))
     res = {'method': cfg.semi.method, 'split': split, **summarize(df), 'best_epoch': ck['epoch'], 'best_val_dice': ck['best'],
            'select_window': cfg.train.select_window, 'val_dice_at_best_epoch': ck['metrics']['val_dice'],
            'epochs_run': len(read_metrics(run)), 'steps': ck['step'], 'label_ratio': data.split['ratio'], **(extra or {})}
@@ -521,10 +521,19 @@ def _final_eval(cfg:Config, run:Path, data:Stage2Data, device, extra:dict|None=N
         d, a = text_mask_dice(generator, ds, batch_size=cfg.train.batch_size), text_mask_auc(generator, ds, batch_size=cfg.train.batch_size)
         res.update(text_dice=d['dice'], text_dice_sd=d['per_image'].std().item(), text_dice_all_foreground=d['dice_all_foreground'],
                    text_auc=a['auc'], text_auc_shuffled=a['auc_shuffled'])
-    (run/'results.json').write_text(json.dumps(res, indent=1))
+    atomic_write(run/'results.json', json.dumps(res, indent=1))       # never an empty results.json, whatever stops the write
     return res
 
 # %% ../nbs/11b_train.ipynb #02bcb196
+def _load_snapshots(f:Path, fresh:dict) -> dict:
+    "The snapshots of a run being resumed; a damaged file (a diagnostic, not needed to train) is moved aside to `snapshots.pt.damaged` with a warning and the run starts a new record."
+    try: return torch.load(f, map_location='cpu', weights_only=False)
+    except Exception as ex:
+        aside = f.with_name(f.name + '.damaged'); os.replace(f, aside)
+        warnings.warn(f"{f}: cannot be read ({type(ex).__name__}); moved to {aside.name}, and the snapshots start again from this epoch "
+                      f"(they are a diagnostic: training resumes as before)")
+        return fresh
+
 def _window_mean(hist:list, k:int) -> float:
     "The mean of the last `k` entries of `hist` (of all of them while there are fewer)."
     w = hist[-k:]
@@ -550,19 +559,24 @@ def train(cfg:Config, resume:bool=False) -> dict:
     if s.method == 'dusss':
         src = s.vlm_checkpoint
         if src is None: src = run/'vlm' if (resume and last.is_file()) else pretrain_vlm(cfg, run, data)
-        vlm = load_vlm(src, device)[0]
+        vlm, vcfg = load_vlm(src, device)
+        if main and vcfg.data.image_size != cfg.data.image_size:
+            warnings.warn(f"the VLM in {src} was trained at data.image_size={vcfg.data.image_size} px and is used at "
+                          f"{cfg.data.image_size} px: its position embeddings are interpolated and its text masks may be worse; "
+                          f"pretrain it at the same size (or leave semi.vlm_checkpoint unset)")
     seed_everything(t.seed, t.deterministic)
     st = Stage2(cfg, vlm, device, root=data.root)
     sched = make_scheduler(st.opt, t)
     epoch0, best, bad, warm, hist = 0, -math.inf, 0, {}, []
     snaps = _snapshot_record(data.snap)
     if resume and last.is_file():
-        ck = torch.load(last, map_location=device, weights_only=False)
+        ck = load_checkpoint(last, 'stage-2 checkpoint')                 # onto the CPU: the RNG states must stay there
+        if main: sync_metrics(run, ck['epoch'], ck.get('metrics'))      # a kill between checkpoint and metrics line
         st.load_state_dict(ck)
         if sched is not None: sched.load_state_dict(ck['scheduler'])
         epoch0, best, bad, warm = ck['epoch'] + 1, ck['best'], ck['bad_epochs'], ck.get('warmup', {}); _set_rng_state(ck['rng'])
         hist = ck.get('val_hist') or [r['val_dice'] for r in read_metrics(run)][:epoch0]   # older checkpoints: from metrics.jsonl
-        if snap_f.is_file(): snaps = torch.load(snap_f, weights_only=False)
+        if snap_f.is_file(): snaps = _load_snapshots(snap_f, snaps)
     elif s.tg_warmup_steps:                                                   # kit-only; a resumed run's checkpoint already holds the decoder
         warm = {'tg_warmup': st.warmup_decoder(data.loader, s.tg_warmup_steps, t.progress and main)}
         if main:
@@ -602,14 +616,15 @@ def train(cfg:Config, resume:bool=False) -> dict:
                   'images_per_s': n * t.batch_size * world * (2 if st.teacher is not None else 1) / max(train_s, 1e-9), 'time_s': time.time() - t0}
         state = {**st.state_dict(), 'scheduler': sched.state_dict() if sched is not None else None, 'rng': _rng_state(),
                  'epoch': epoch, 'best': best, 'bad_epochs': bad, 'val_hist': hist, 'config': cfg, 'metrics': record, 'warmup': warm}
+        atomic_save(snaps, snap_f)                                       # snapshots, best, last, then the metrics line:
+        if improved: atomic_save(state, best_f)                          # a kill in between is mended on resume (sync_metrics)
         atomic_save(state, last)
-        if improved: atomic_save(state, best_f)
-        atomic_save(snaps, snap_f)
         append_metrics(run, record)
         if t.progress: print(_epoch_line(record))
     digests = gather_digests(st.student.state_dict(), st.teacher.state_dict() if st.teacher is not None else {})
     extra = {'world_size': world, 'rank_digests': digests, **({'text_oracle': s.text_oracle} if s.text_oracle else {}), **warm}
     res = _final_eval(cfg, run, data, device, extra, st.generator) if main else {}
+    if main: release_run_dir(run)
     barrier()
     return res
 
@@ -635,8 +650,17 @@ def load_segmenter(path, which:str='student', device='cpu') -> tuple:
     if which not in ck: raise ValueError(f"{f}: has no {which} (method {ck['config'].semi.method!r})")
     cfg = ck['config']
     net = build_segmenter(cfg.seg.network, cfg.seg.size, in_channels=cfg.data.channels)
-    net.load_state_dict(ck[which])
+    try: net.load_state_dict(ck[which])
+    except RuntimeError as ex:
+        raise ValueError(f"{f}: its {which} weights do not fit the U-Net its config describes (seg.network={cfg.seg.network}, "
+                         f"seg.size={cfg.seg.size}, data.channels={cfg.data.channels}): {_first_mismatch(ex)}; was the file edited or "
+                         f"written by another version?") from None
     return net.to(device).eval(), cfg, f
+
+def _first_mismatch(ex:Exception) -> str:
+    "The first line of a `load_state_dict` error that says what does not fit."
+    lines = [l.strip() for l in str(ex).splitlines() if l.strip()]
+    return next((l for l in lines if l.startswith(('size mismatch', 'Missing key', 'Unexpected key'))), lines[0] if lines else str(ex))
 
 def evaluate_checkpoint(checkpoint, data=None, split:str='test', which:str='student', device=None, batch_size:int=8,
                         progress:bool=True) -> tuple:

@@ -98,7 +98,7 @@ def test_bad_checkpoints_are_named(dusss_run, tmp_path):
     assert r.returncode == 1 and str(missing) in r.stderr and 'Traceback' not in r.stderr
     junk = tmp_path / 'junk.pt'; junk.write_text('not a checkpoint')
     r = dusss('evaluate', '--checkpoint', junk)
-    assert r.returncode == 1 and str(junk) in r.stderr and 'cannot be read' in r.stderr and 'Traceback' not in r.stderr
+    assert r.returncode == 1 and str(junk) in r.stderr and 'cannot read the checkpoint' in r.stderr and 'Traceback' not in r.stderr
     r = dusss('evaluate', '--checkpoint', dusss_run / 'vlm')          # a stage-1 run is not a segmenter
     assert r.returncode == 1 and 'not a stage-2 checkpoint' in r.stderr
     r = dusss('train', '--out', tmp_path / 'x', *sets('train.epochs=1', f'semi.vlm_checkpoint={missing}'))
