@@ -556,7 +556,7 @@ def _rotate(x:torch.Tensor, angle:float, mode:str, fill:float) -> torch.Tensor:
     "x (C, H, W) rotated by `angle` radians about its centre (pixel space, so non-square images keep their shape), outside filled with `fill`."
     H, W = x.shape[-2:]
     c, s = math.cos(angle), math.sin(angle)
-    theta = torch.tensor([[c, s * H / W, 0.], [-s * W / H, c, 0.]], dtype=torch.float32)
+    theta = torch.tensor([[c, s * H / W, 0.], [-s * W / H, c, 0.]], dtype=torch.float32, device=x.device)   # on x's device: a GPU's logits too
     grid = F.affine_grid(theta[None], (1, x.shape[0], H, W), align_corners=False).to(x.dtype)
     return F.grid_sample((x - fill)[None], grid, mode=mode, padding_mode='zeros', align_corners=False)[0] + fill
 

@@ -291,7 +291,9 @@ def init_distributed(device=None) -> torch.device:
     if int(os.environ.get('WORLD_SIZE', '1')) <= 1: return dev
     if dev.type == 'cuda':
         dev = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0'))); torch.cuda.set_device(dev)
-    if not dist.is_initialized(): dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
+    # on GPUs, NCCL for CUDA tensors and gloo beside it for the CPU ones (reduce_mean's metrics): an NCCL-only group
+    # cannot all-reduce a CPU tensor
+    if not dist.is_initialized(): dist.init_process_group('cuda:nccl,cpu:gloo' if dev.type == 'cuda' else 'gloo')
     return dev
 
 def barrier():
