@@ -70,7 +70,7 @@ class DistributionAttention(nn.Module):
 
 # %% ../nbs/04_distributions.ipynb #97517502
 class DistributionHead(nn.Module):
-    """MAP's probability distribution transformer (CVPR 2023), as used by DuSSS/AMVLM (`METHOD.md`, distribution head):
+    """MAP's probability distribution transformer (CVPR 2023), as used by DuSSS/AMVLM (docs/method.md, distribution head):
     tokens `x (B, L, C)` -> per-token diagonal Gaussian `(mu, logsigma)`, each `(B, L, C)`; index 0 ([CLS]) is the
     sample-level distribution. `dim` must be divisible by `heads` (ValueError otherwise)."""
     def __init__(self, dim:int, heads:int=8, mlp_ratio:float=4., dropout:float=0.1):

@@ -52,7 +52,7 @@ _SIM_CASES = [
     Case((_rand(3, 24, 8, seed=200, scale=2.), _rand(3, 8, seed=201, scale=0.5), 4, 6), note='3 images, 4×6 grid, D = 8'),
     Case((_rand(2, 15, 16, seed=202), _rand(2, 16, seed=203, scale=3.), 3, 5), note='2 images, 3×5 grid, D = 16')]
 
-_DEFECT8 = ("you compared every image with the mean report of the batch, as the authors' code does (METHOD.md defect 8): "
+_DEFECT8 = ("you compared every image with the mean report of the batch, as the authors' code does (docs/method.md, defect 8): "
             "then every image in a batch gets (nearly) the same mask, whatever its own report says. Use each image's own report, row b of `reports`.")
 _SIM_MISTAKES = [
     Mistake(lambda p, t, h, w: _simmap_raw(p, t, h, w), "these are dot products, not cosines: L2-normalise the patch and the report embeddings first (F.normalize(x, dim=-1))."),
@@ -85,7 +85,7 @@ _SOFT_CASES = [
     Case((_rand(2, 1, 4, 6, seed=210).tanh(),), note='a (2, 1, 4, 6) map of cosines')]
 
 _SOFT_MISTAKES = [
-    Mistake(lambda s: torch.sigmoid(s), "that is σ(S) alone, DuSSS Eq. 11 as printed; the generator uses METHOD.md's text-grounding form 0.3·σ(10(S − 0.25)) + 0.7·σ(S)."),
+    Mistake(lambda s: torch.sigmoid(s), "that is σ(S) alone, DuSSS Eq. 11 as printed; the generator uses the text-grounding form of docs/method.md, Eq. 11: 0.3·σ(10(S − 0.25)) + 0.7·σ(S)."),
     Mistake(lambda s: 0.7 * torch.sigmoid(10 * (s - 0.25)) + 0.3 * torch.sigmoid(s), "you swapped the weights: 0.3 on the sharp term σ(10(S − 0.25)), 0.7 on σ(S)."),
     Mistake(lambda s: 0.3 * torch.sigmoid(10 * s - 0.25) + 0.7 * torch.sigmoid(s), "mind the brackets: σ(10·(S − 0.25)), the shift comes before the factor 10."),
     Mistake(lambda s: 0.3 * torch.sigmoid(10 * (s + 0.25)) + 0.7 * torch.sigmoid(s), "the sharp term is centred at S = +0.25: σ(10·(S − 0.25))."),
@@ -265,7 +265,7 @@ _FUSE_CASES = [
 
 _FUSE_MISTAKES = [
     Mistake(lambda t, y: merge_pseudo_label(t, y, 'authors_probs'),
-            "you added probabilities, σ(σ(teacher) + σ(text)), as the authors' code does (METHOD.md defect 4): σ of a sum of two numbers in (0, 1) "
+            "you added probabilities, σ(σ(teacher) + σ(text)), as the authors' code does (docs/method.md, defect 4): σ of a sum of two numbers in (0, 1) "
             "always lies between 0.5 and 0.88, so every pixel of the pseudo label is above 0.5, 'lesion'. Add the logits: σ(teacher_logits + text_logits)."),
     Mistake(lambda t, y: (torch.sigmoid(t) + torch.sigmoid(y)) / 2, "you averaged the two probabilities: Eq. 16 adds the logits, σ(teacher_logits + text_logits), "
             "so that two confident sources reinforce each other instead of meeting halfway."),
@@ -354,7 +354,7 @@ def check_semi_loss(semi_loss) -> bool:
             raise LabCheckError(f"{name}: the value is right, but a gradient flows into {what}. The pseudo label is a fixed target: detach it "
                                 "(teacher_logits.detach(), text_logits.detach(), or compute it under torch.no_grad()). Otherwise the loss is also lowered "
                                 "by moving the target towards the student instead of the student towards the target, and the text-mask decoder, "
-                                "which only L_tg trains (METHOD.md), would receive segmentation gradients.")
+                                "which only L_tg trains (docs/method.md, Eq. 12), would receive segmentation gradients.")
     print(f"✓ {name}: correct on all {len(_SEMI_CASES)} cases, and the targets are detached")
     return True
 
@@ -465,7 +465,7 @@ _MEAN_MISTAKES = [
             "you pooled all pixels of the batch into one Dice: large lesions then dominate and images without a lesion barely count. "
             "Compute one Dice per image and average them (the kit and the papers average per-image scores)."),
     Mistake(lambda pr, t, threshold=0.5: _dice_ref(pr, t, threshold)[-1],
-            "you returned the Dice of the last image: the authors' code reports IoU from the last sample of each batch only (METHOD.md defect 7). Average over all images."),
+            "you returned the Dice of the last image: the authors' code reports IoU from the last sample of each batch only (docs/method.md, defect 7). Average over all images."),
     Mistake(lambda pr, t, threshold=0.5: _dice_ref(pr, t, threshold)[0], "you returned the Dice of the first image: average over all images."),
     Mistake(lambda pr, t, threshold=0.5: _dice_ref(pr, t, threshold)[(t > 0.5).flatten(1).any(1)].mean(),
             "you left out the images whose ground truth is empty (as MONAI's DiceMetric does by default, ignore_empty=True): the kit keeps them, "

@@ -108,7 +108,7 @@ def text_embeddings(self:TextMaskGenerator, reports) -> torch.Tensor:
 
 # %% ../nbs/09_text_mask.ipynb #16d38a7c
 def batch_mean_text(t:torch.Tensor) -> torch.Tensor:
-    "Every row of `t` (B, E) replaced by the mean row: the authors' batch-averaged text (METHOD.md defect 8)."
+    "Every row of `t` (B, E) replaced by the mean row: the authors' batch-averaged text (docs/method.md, defect 8)."
     return reduce(t, 'b e -> 1 e', 'mean').expand_as(t)
 
 @patch
