@@ -1,6 +1,7 @@
-"""Every command README.md shows runs as written, in a fresh clone with ../shared beside it, as a reader would run it.
+"""Every command README.md and the command reference (docs/commands.md) show runs as written, in a fresh clone with
+../shared beside it, as a reader would run it.
 
-The commands are read from README.md itself: each line of a ```bash block and each `$ `-prefixed line of a plain ```
+The commands are read from README.md and then docs/commands.md: each line of a ```bash block and each `$ `-prefixed line of a plain ```
 block, in the README's order (later examples use the run folders of earlier ones). The long ones run at a tiny size:
 `TINY` says what is appended to which command, and nothing else is changed. Where the README shows a command's
 output, its first lines (up to a `...` line) and its last line must match what the command prints. The steps that
@@ -16,6 +17,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / 'README.md'
+DOCS = (README, REPO / 'docs' / 'commands.md')        # read in this order: later examples use earlier run folders
+
+
+def doc_text() -> str:
+    return '\n\n'.join(p.read_text(encoding='utf-8') for p in DOCS)
 
 # The tiny size: a 32 px synthetic set of 32 training images, a tiny ViT and U-Net, one epoch of each stage. The real
 # text model (all-MiniLM-L6-v2 from its package) stays, so the fresh install's text side is exercised too.
@@ -104,13 +110,13 @@ def plan(text: str) -> list:
     return rows
 
 
-PLAN = plan(README.read_text(encoding='utf-8'))
+PLAN = plan(doc_text())
 RUN = [r for r in PLAN if r[2] is not None]
 
 
 def test_readme_parser_finds_the_commands():
     "The parser sees what a reader sees (a guard against a parser that finds nothing and so tests nothing)."
-    cmds = [c for c, _, _ in readme_commands(README.read_text(encoding='utf-8'))]
+    cmds = [c for c, _, _ in readme_commands(doc_text())]
     assert any(c.startswith('python3 -m venv .venv') and 'dusss demo --out runs/demo --resume' in c for c in cmds)
     assert any(c.startswith('python3 -m venv .venv') and 'nbdev_test' in c for c in cmds)
     assert 'dusss check-data ../shared/data/MoNuSeg' in cmds
