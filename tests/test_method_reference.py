@@ -110,7 +110,9 @@ def test_option_check_can_fail():
     assert not _option_ok('vlm.sss', 'on') and not _option_ok('semi.ema_max', '2') and not _option_ok('dusss_kit.no_such_module', None)
 
 def _citations(files) -> list:
-    return [f"{_rel(p)}:{i}: {line.strip()[:120]}" for p in files for i, line in enumerate(_text(p).splitlines(), 1) if OLD in line]
+    "Each line that cites METHOD.md, as `file:line: text` (a notebook's cell sources have no file line: `file: text`)."
+    return [f"{_rel(p)}{'' if p.suffix == '.ipynb' else f':{i}'}: {line.strip()[:120]}"
+            for p in files for i, line in enumerate(_text(p).splitlines(), 1) if OLD in line]
 
 # The notebooks whose markdown and METHOD.md citations moved to docs/method.md with it (issue 27, item 3).
 REFERENCE_NBS = [ROOT/'nbs'/f for f in ('00a_config.ipynb', '01_data.ipynb', '04_distributions.ipynb', '05_sss.ipynb', '06_dcl.ipynb',
