@@ -4,17 +4,15 @@ import json, os, shutil, subprocess, sys
 from pathlib import Path
 import torch
 from dusss_kit.engine import state_digest
+from dusss_kit.test_utils import tiny_cli_args
 
 DUSSS = shutil.which('dusss') or str(Path(sys.executable).parent / 'dusss')
-TINY = ['data.synth_n=32', 'data.image_size=32', 'vlm.image_encoder=tiny', 'vlm.text_size=tiny', 'vlm.embed_dim=32',
-        'vlm.head_hidden=64', 'seg.size=tiny', 'train.batch_size=4', 'train.epochs=2', 'train.lr=1e-3', 'train.progress=false',
-        'semi.pretrain_epochs=2', 'train.device=cpu']
 
 
 def test_two_gloo_processes(tmp_path):
     out = tmp_path / 'run'
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', DUSSS, 'train', '--out', str(out),
-           *[a for kv in TINY for a in ('--set', kv)]]
+           *tiny_cli_args('train.epochs=2', 'train.lr=1e-3', 'semi.pretrain_epochs=2', 'train.device=cpu')]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, 'OMP_NUM_THREADS': '1'})
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     assert r.stdout.count('done:') == 1                                    # only rank 0 reports

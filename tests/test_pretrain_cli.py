@@ -1,10 +1,9 @@
 "`dusss pretrain` as a user runs it: a tiny run writes its folder, resumes, and rejects bad config keys by name."
 import json, shutil, subprocess, sys
 from pathlib import Path
+from dusss_kit.test_utils import tiny_cli_args, TINY_VLM_SETS
 
 DUSSS = shutil.which('dusss') or str(Path(sys.executable).parent / 'dusss')
-TINY = ['data.synth_n=32', 'data.image_size=32', 'vlm.image_encoder=tiny', 'vlm.text_size=tiny', 'vlm.embed_dim=32',
-        'vlm.head_hidden=64', 'train.batch_size=8', 'train.progress=false']
 
 
 def dusss(*args):
@@ -12,7 +11,8 @@ def dusss(*args):
 
 
 def sets(*extra):
-    return [a for kv in (*TINY, *extra) for a in ('--set', kv)]
+    "The tiny stage-1 settings (batches of 8) then `extra`, as --set arguments."
+    return tiny_cli_args('train.batch_size=8', *extra, base=TINY_VLM_SETS)
 
 
 def test_pretrain_run_folder_and_resume(tmp_path):
