@@ -5,11 +5,9 @@ traceback) naming the file, key or value, and loses nothing already written."""
 import json, os, shutil, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
+from dusss_kit.test_utils import tiny_cli_args
 
 DUSSS = shutil.which('dusss') or str(Path(sys.executable).parent / 'dusss')
-TINY = ['data.synth_n=32', 'data.image_size=32', 'vlm.image_encoder=tiny', 'vlm.text_size=tiny', 'vlm.embed_dim=32',
-        'vlm.head_hidden=64', 'seg.size=tiny', 'train.batch_size=4', 'train.lr=1e-3', 'train.progress=false',
-        'semi.pretrain_epochs=1']
 
 
 def dusss(*args, timeout=300):
@@ -17,7 +15,8 @@ def dusss(*args, timeout=300):
 
 
 def sets(*extra):
-    return [a for kv in (*TINY, *extra) for a in ('--set', kv)]
+    "The tiny settings at train_cpu's learning rate, then `extra`, as --set arguments."
+    return tiny_cli_args('train.lr=1e-3', *extra)
 
 
 def one_line_error(r, *parts):
