@@ -25,10 +25,10 @@ def make_teacher(student:nn.Module) -> nn.Module:
 
 # %% ../nbs/11_semisup.ipynb #465d587c
 @torch.no_grad()
-def ema_update(teacher:nn.Module, student:nn.Module, step:int, max_alpha:float=0.99, buffers:str='ema') -> float:
+def ema_update(teacher:nn.Module, student:nn.Module, step:int, max_alpha:float=0.99, buffers:str='none') -> float:
     """Mean Teacher update `θ_t ← α θ_t + (1 - α) θ_s`, `α = ema_alpha(step, max_alpha)`, in place; returns α.
-    `buffers`: `'ema'` (float buffers such as BN running statistics averaged the same way, integer ones copied),
-    `'copy'` (take the student's) or `'none'` (leave the teacher's)."""
+    `buffers`: `'none'` (leave the teacher's, as the stage-2 loop does: see above), `'ema'` (float buffers such as BN
+    running statistics averaged the same way, integer ones copied) or `'copy'` (take the student's)."""
     if buffers not in ('ema', 'copy', 'none'): raise ValueError(f"ema_update: buffers={buffers!r}; choose 'ema', 'copy' or 'none'")
     a = ema_alpha(step, max_alpha)
     pairs = [(teacher.named_parameters(), dict(student.named_parameters()))]

@@ -330,7 +330,7 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     _clip_step(self.scaler, self.opt, self.student.parameters(), cfg.train.grad_clip)
     if self.tg_opt is not None: _clip_step(self.scaler, self.tg_opt, self.generator.trainable_parameters(), cfg.train.grad_clip)
     self.scaler.update()
-    if self.teacher is not None: out['alpha'] = ema_update(self.teacher, self.student, self.step, s.ema_max, buffers='none')
+    if self.teacher is not None: out['alpha'] = ema_update(self.teacher, self.student, self.step, s.ema_max)   # weights only (semisup: why)
     self.step += 1
     return {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in out.items()}
 
