@@ -12,7 +12,7 @@ from dataclasses import asdict
 from functools import partial
 import torch
 from .config import VLMConfig
-from .engine import autocast
+from .engine import autocast, peak_mb
 from .vlm import VLM
 
 # %% ../nbs/17_bench.ipynb #3a596e36
@@ -20,15 +20,6 @@ REPORTS = ["Bilateral pulmonary infection, two infected areas, upper left lung a
            "Unilateral pulmonary infection, one infected area, all left lung.",
            "Bilateral pulmonary infection, three infected areas, all left lung and upper middle right lung.",
            "Unilateral pulmonary infection, two infected areas, middle lower right lung."]
-
-def _peak_mb(device) -> float:
-    "Peak memory in MB: the CUDA allocator's peak, or on a CPU this process's high-water resident set (VmHWM; ru_maxrss elsewhere)."
-    if torch.device(device).type == 'cuda': return torch.cuda.max_memory_allocated(device) / 2**20
-    try:                                   # VmHWM starts afresh in a new program; ru_maxrss would carry over the parent's peak through fork + exec
-        for line in open('/proc/self/status'):
-            if line.startswith('VmHWM:'): return int(line.split()[1]) / 1024
-    except OSError: pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
 
 def _seconds_per_step(step, steps:int, warmup:int, device) -> float:
     "Mean wall-clock seconds of `step()` over `steps` calls after `warmup` (CUDA synchronised around the timed calls)."
@@ -65,7 +56,7 @@ def bench_pretrain(vlm:VLMConfig|dict, image_size:int=224, batch_size:int=16, st
         with autocast(amp, device): out = model.loss(batch)
         opt.zero_grad(set_to_none=True); out['loss'].backward(); opt.step(); model.update_momentum()
     dt = _seconds_per_step(step, steps, warmup, device)
-    res = {'pairs_per_s': batch_size / dt, 's_per_step': dt, 'peak_mb': _peak_mb(device)}
+    res = {'pairs_per_s': batch_size / dt, 's_per_step': dt, 'peak_mb': peak_mb(device)}
     del model, opt; gc.collect()
     if device.type == 'cuda': torch.cuda.empty_cache()
     return res
@@ -122,7 +113,7 @@ def bench_stage2(method:str='dusss', seg_size:str='cpu', vlm_encoder:str='cpu', 
     if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device)
     dt = _seconds_per_step(lambda: st.train_step(batch), steps, warmup, device)
     n = 2 * B if st.teacher is not None else B
-    return {'images_per_s': n / dt, 's_per_step': dt, 'peak_mb': _peak_mb(device)}
+    return {'images_per_s': n / dt, 's_per_step': dt, 'peak_mb': peak_mb(device)}
 
 @torch.no_grad()
 def bench_eval(seg_size:str='cpu', image_size:int=96, batch_size:int=16, steps:int=5, warmup:int=2, amp:str='off',
@@ -137,7 +128,7 @@ def bench_eval(seg_size:str='cpu', image_size:int=96, batch_size:int=16, steps:i
     def step():
         with autocast(amp, device): net(x)
     dt = _seconds_per_step(step, steps, warmup, device)
-    return {'images_per_s': batch_size / dt, 's_per_step': dt, 'peak_mb': _peak_mb(device)}
+    return {'images_per_s': batch_size / dt, 's_per_step': dt, 'peak_mb': peak_mb(device)}
 
 # %% ../nbs/17_bench.ipynb #a6fe8c83
 def stage2_table(steps:int=3, warmup:int=1, quick:bool=False) -> list:
@@ -306,7 +297,7 @@ def bench_data(n:int=16, raw_size:int=1000, image_size:int=224, batch_size:int=4
             for b in loader: pass
             times.append(time.perf_counter() - t0)
     rest = sum(times[1:]) / (epochs - 1)
-    return {'n': len(recs), 'first_epoch_images_per_s': len(recs) / times[0], 'cached_images_per_s': len(recs) / rest, 'peak_mb': _peak_mb(torch.device('cpu'))}
+    return {'n': len(recs), 'first_epoch_images_per_s': len(recs) / times[0], 'cached_images_per_s': len(recs) / rest, 'peak_mb': peak_mb(torch.device('cpu'))}
 
 # %% ../nbs/17_bench.ipynb #9e84ec49
 def data_table(image_size:int=224, batch_size:int=4, n:int=16, quick:bool=False) -> list:

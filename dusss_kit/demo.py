@@ -14,7 +14,7 @@ import torch
 from .core import in_test
 from .config import Config, load_config, save_config, config_path, validate
 from .engine import read_metrics, env_info, check_same_config, lock_run_dir, release_run_dir, atomic_write, save_figure
-from .bench import _peak_mb           # this process's peak resident memory
+from .engine import peak_mb           # this process's peak resident memory
 
 # %% ../nbs/15_demo.ipynb #71d06770
 DEMO_METHODS = ('supervised', 'mean_teacher', 'dusss')
@@ -155,7 +155,7 @@ def run_demo(out='runs/demo', data=None, config='demo_cpu', sets=(), methods=DEM
         from dusss_kit.report import write_report
         write_report([out], out)                                            # report.md / report.png: beside the published figures
     summary = {'out': str(out), 'data': str(root), 'config': config, 'sets': list(sets), 'methods': list(methods),
-               'times_s': times, 'total_s': sum(times.values()), 'this_call_s': time.time() - t_all, 'peak_rss_mb': _peak_mb('cpu'),
+               'times_s': times, 'total_s': sum(times.values()), 'this_call_s': time.time() - t_all, 'peak_rss_mb': peak_mb('cpu'),
                'results': df.to_dict('records'), 'env': env_info()}
     atomic_write(out/'summary.json', json.dumps(summary, indent=1, default=str))
     release_run_dir(out)

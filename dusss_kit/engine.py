@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['RESUME_FREE', 'git_commit', 'env_info', 'config_diff', 'check_same_config', 'check_resume', 'atomic_save',
            'atomic_write', 'save_figure', 'RunInUseError', 'lock_run_dir', 'release_run_dir', 'prepare_run_dir',
-           'MetricsError', 'append_metrics', 'read_metrics', 'sync_metrics', 'CheckpointError', 'load_checkpoint',
-           'NonFiniteLossError', 'NonFiniteGuard', 'amp_dtype', 'autocast', 'dist_info', 'is_main', 'init_distributed',
-           'barrier', 'reduce_mean', 'reduce_sum', 'average_gradients', 'average_buffers', 'state_digest',
-           'gather_digests']
+           'MetricsError', 'append_metrics', 'read_metrics', 'sync_metrics', 'find_checkpoint', 'rng_state',
+           'set_rng_state', 'peak_mb', 'CheckpointError', 'load_checkpoint', 'NonFiniteLossError', 'NonFiniteGuard',
+           'amp_dtype', 'autocast', 'dist_info', 'is_main', 'init_distributed', 'barrier', 'reduce_mean', 'reduce_sum',
+           'average_gradients', 'average_buffers', 'state_digest', 'gather_digests']
 
 # %% ../nbs/13_engine.ipynb #8b8a1de8
 import contextlib, json, os, platform, shutil, subprocess, sys, tempfile, time, warnings
@@ -210,6 +210,38 @@ def sync_metrics(run_dir, epoch:int, record:dict|None=None) -> list:
         atomic_write(p, ''.join(json.dumps(r) + '\n' for r in keep))
         warnings.warn(f"{p}: made to agree with the checkpoint of epoch {epoch + 1}: {'; '.join(said) or 'records put in order'}")
     return keep
+
+def find_checkpoint(path, what:str='checkpoint', writer:str='dusss train') -> Path:
+    "The checkpoint a path names: the file itself, or in a run folder `checkpoint_best.pt` (else `checkpoint_last.pt`). `what` and `writer` (the command that writes such runs) word the error."
+    p = Path(path).expanduser()
+    if p.is_dir():
+        for name in ('checkpoint_best.pt', 'checkpoint_last.pt'):
+            if (p/name).is_file(): return p/name
+        raise FileNotFoundError(f"{p}: no {what} in this folder; expected checkpoint_best.pt or checkpoint_last.pt written by `{writer}`")
+    if not p.is_file(): raise FileNotFoundError(f"{p}: {what} not found; give a checkpoint file or the run folder of `{writer}`")
+    return p
+
+def rng_state() -> dict:
+    "Every random generator's state (torch, numpy, Python, CUDA), for a checkpoint: a resumed run draws what the uninterrupted one would."
+    import random, numpy as np
+    return {'torch': torch.get_rng_state(), 'numpy': np.random.get_state(), 'python': random.getstate(),
+            'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+def set_rng_state(s:dict) -> None:
+    "Restore what `rng_state` saved (its tensors on the CPU, as `load_checkpoint` reads them)."
+    import random, numpy as np
+    torch.set_rng_state(s['torch']); np.random.set_state(s['numpy']); random.setstate(s['python'])
+    if s.get('cuda') is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
+
+def peak_mb(device) -> float:
+    "Peak memory in MB: the CUDA allocator's peak, or on a CPU this process's high-water resident set (VmHWM; ru_maxrss elsewhere)."
+    if torch.device(device).type == 'cuda': return torch.cuda.max_memory_allocated(device) / 2**20
+    try:                                   # VmHWM starts afresh in a new program; ru_maxrss would carry over the parent's peak through fork + exec
+        for line in open('/proc/self/status'):
+            if line.startswith('VmHWM:'): return int(line.split()[1]) / 1024
+    except OSError: pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
 
 class CheckpointError(ValueError):
     "A checkpoint file that cannot be read."

@@ -247,9 +247,10 @@ def load_text_mask_generator(path, device='cpu') -> tuple:
     "(`TextMaskGenerator` in eval mode, its `Config`, the checkpoint file) of a 'dusss' stage-2 run folder or checkpoint: the trained decoder on the frozen VLM of `semi.vlm_checkpoint` (or `<run>/vlm`)."
     from dusss_kit.config import Config
     from dusss_kit.text_mask import TextMaskGenerator
-    from dusss_kit.train import _stage2_file, _torch_load, load_vlm
-    f = _stage2_file(path)
-    ck = _torch_load(f)
+    from dusss_kit.engine import find_checkpoint, load_checkpoint
+    from dusss_kit.train import load_vlm
+    f = find_checkpoint(path, 'stage-2 checkpoint', 'dusss train')
+    ck = load_checkpoint(f)
     if not isinstance(ck, dict) or 'student' not in ck or not isinstance(ck.get('config'), Config):
         hint = " (this is a stage-1 VLM checkpoint)" if isinstance(ck, dict) and 'model' in ck else ""
         raise ValueError(f"{f}: not a stage-2 checkpoint{hint}; expected one written by `dusss train` with semi.method='dusss'")

@@ -19,7 +19,7 @@ from .labs import _Todo, _not_done, _call, _tensor, _fmt, _rand
 from .text_mask import soft_text_mask, mask_logits, batch_mean_text
 from .semisup import ema_alpha, make_teacher, ema_update, merge_pseudo_label
 from .seg_losses import seg_loss
-from .train import sigmoid_rampup, semi_losses
+from .semisup import sigmoid_rampup, semi_losses
 
 # %% ../nbs/18a_labs_seg.ipynb #93b76f71
 def _quiet(f, *args, **kwargs):

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from .core import seed_everything, default_device
 from .config import Config
 from .data import scan_dataset, SegDataset, vlm_view, carve_test
-from .engine import (prepare_run_dir, release_run_dir, atomic_save, append_metrics, load_checkpoint, sync_metrics, autocast, NonFiniteGuard, init_distributed, dist_info,
+from .engine import (prepare_run_dir, release_run_dir, atomic_save, append_metrics, load_checkpoint, sync_metrics, rng_state, set_rng_state, autocast, NonFiniteGuard, init_distributed, dist_info,
                               barrier, reduce_mean, reduce_sum, average_buffers)
 from .vlm import VLM, embed_pairs, retrieval_recall, recompute_bn_stats
 
@@ -56,16 +56,6 @@ def pretrain_loaders(cfg:Config, run_dir, rank:int=0, world:int=1) -> tuple:
     return tl, vl
 
 # %% ../nbs/08b_pretrain.ipynb #d6fc7a54
-def _rng_state() -> dict:
-    import random
-    return {'torch': torch.get_rng_state(), 'numpy': np.random.get_state(), 'python': random.getstate(),
-            'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-
-def _set_rng_state(s:dict):
-    import random
-    torch.set_rng_state(s['torch']); np.random.set_state(s['numpy']); random.setstate(s['python'])
-    if s.get('cuda') is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
-
 def _score(m:dict) -> float: return (m['i2t@1'] + m['t2i@1']) / 2
 
 # %% ../nbs/08b_pretrain.ipynb #047eb78b
@@ -109,7 +99,7 @@ def pretrain(cfg:Config, resume:bool=False) -> dict:
         ck = load_checkpoint(last, 'stage-1 checkpoint')                # onto the CPU: the RNG states must stay there
         if main: sync_metrics(run, ck['epoch'], ck.get('metrics'))      # a kill between checkpoint and metrics line
         model.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
-        epoch0, step, best = ck['epoch'] + 1, ck['step'], ck['best']; _set_rng_state(ck['rng'])
+        epoch0, step, best = ck['epoch'] + 1, ck['step'], ck['best']; set_rng_state(ck['rng'])
     record = {}
     for epoch in range(epoch0, t.epochs):
         model.train(); sums, n, t0 = {}, 0, time.time()
@@ -140,7 +130,7 @@ def pretrain(cfg:Config, resume:bool=False) -> dict:
         improved = _score(rec) > best
         best = max(best, _score(rec))
         state = {'model': model.state_dict(), 'optimizer': opt.state_dict(), 'epoch': epoch, 'step': step, 'best': best,
-                 'rng': _rng_state(), 'config': cfg, 'metrics': record}
+                 'rng': rng_state(), 'config': cfg, 'metrics': record}
         if improved: atomic_save(state, run/'checkpoint_best.pt')    # best, last, then the metrics line: a kill
         atomic_save(state, last)                                       # in between is mended by sync_metrics on resume
         append_metrics(run, record)

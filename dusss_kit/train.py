@@ -4,9 +4,8 @@
 
 # %% auto #0
 __all__ = ['SEMI_METHODS', 'STAGE1_TRAIN', 'load_vlm', 'stage2_root', 'label_split', 'LabeledLoader', 'Stage2Data', 'stage2_data',
-           'pseudo_label', 'semi_losses', 'sigmoid_rampup', 'Stage2', 'text_oracle_logits', 'make_scheduler',
-           'stage1_config', 'pretrain_vlm', 'train', 'load_segmenter', 'evaluate_checkpoint', 'format_summary',
-           'plot_refinement']
+           'Stage2', 'text_oracle_logits', 'make_scheduler', 'stage1_config', 'pretrain_vlm', 'train', 'load_segmenter',
+           'evaluate_checkpoint', 'format_summary', 'plot_refinement']
 
 # %% ../nbs/11b_train.ipynb #49b4afb8
 import json, math, os, time, textwrap, warnings
@@ -21,25 +20,19 @@ from tqdm.auto import tqdm
 from .core import seed_everything, default_device, DataError
 from .config import Config, validate
 from .data import scan_dataset, make_split, save_split, load_split, apply_split, SegDataset, PairedLoader, rot_flip_or_rotate, apply_geo, carve_test, strong_view
-from .engine import (prepare_run_dir, release_run_dir, atomic_save, atomic_write, append_metrics, read_metrics, load_checkpoint, sync_metrics, autocast, amp_dtype, NonFiniteGuard,
+from .engine import (prepare_run_dir, release_run_dir, atomic_save, atomic_write, append_metrics, read_metrics, load_checkpoint, sync_metrics,
+                              find_checkpoint, rng_state, set_rng_state, autocast, amp_dtype, NonFiniteGuard,
                               init_distributed, dist_info, barrier, reduce_mean, reduce_sum, average_gradients, average_buffers, gather_digests)
 from .vlm import VLM
 from .text_mask import TextMaskGenerator, text_mask_dice, text_mask_auc, soft_text_mask, mask_logits
 from .synth import report_zones
 from .unet import build_segmenter
 from .seg_losses import seg_loss
-from .semisup import make_teacher, ema_update, merge_pseudo_label
+from .semisup import make_teacher, ema_update, merge_pseudo_label, pseudo_label, semi_losses, sigmoid_rampup
 from .metrics import evaluate_segmenter, summarize
 
 # %% ../nbs/11b_train.ipynb #62f63e5b
-def _stage1_file(path) -> Path:
-    p = Path(path).expanduser()
-    if p.is_dir():
-        for name in ('checkpoint_best.pt', 'checkpoint_last.pt'):
-            if (p/name).is_file(): return p/name
-        raise FileNotFoundError(f"{p}: no stage-1 checkpoint in this folder; expected checkpoint_best.pt or checkpoint_last.pt written by `dusss pretrain`")
-    if not p.is_file(): raise FileNotFoundError(f"{p}: stage-1 checkpoint not found; give a checkpoint file or the run folder of `dusss pretrain`")
-    return p
+def _stage1_file(path) -> Path: return find_checkpoint(path, 'stage-1 checkpoint', 'dusss pretrain')
 
 def _torch_load(f:Path, device='cpu'):
     "A checkpoint read onto the CPU by `engine.load_checkpoint`, which names a file it cannot read."
@@ -170,29 +163,6 @@ def stage2_data(cfg:Config, run_dir) -> Stage2Data:
         steps = len(loader)
     else: loader = LabeledLoader(lab_ds, B, steps, seed=t.seed, num_workers=t.num_workers, rank=rank, world=world)
     return Stage2Data(root, split, lab_ds, unl_ds, SegDataset(val, **kw), SegDataset(test, **kw) if test else None, snap, loader, steps)
-
-# %% ../nbs/11b_train.ipynb #6fe67b8e
-def pseudo_label(teacher_logits:torch.Tensor, text_logits:torch.Tensor|None=None, fusion:str='logits') -> torch.Tensor:
-    "The student's target on unlabelled images (detached): σ(teacher logits) for the Mean Teacher; with text logits the merged label of Eq. 16."
-    if text_logits is None: return torch.sigmoid(teacher_logits.detach())
-    return merge_pseudo_label(teacher_logits.detach(), text_logits.detach(), fusion)
-
-def semi_losses(student_u:torch.Tensor, teacher_logits:torch.Tensor, text_logits:torch.Tensor|None=None, fusion:str='logits',
-                text_loss:bool=True, kind:str='dice_bce') -> dict:
-    "L_merged (student vs the pseudo label), L_text (student vs σ(text logits), if `text_loss` and text logits) and L_semi, their mean (DuSSS)."
-    out = {'merged': seg_loss(student_u, pseudo_label(teacher_logits, text_logits, fusion), kind)}
-    if text_logits is not None and text_loss:
-        out['text'] = seg_loss(student_u, torch.sigmoid(text_logits.detach()), kind)
-        out['semi'] = 0.5 * (out['merged'] + out['text'])
-    else: out['semi'] = out['merged']
-    return out
-
-# %% ../nbs/11b_train.ipynb #96f60560
-def sigmoid_rampup(epoch:float, length:float) -> float:
-    "Mean Teacher's ramp-up weight exp(−5(1 − t)²), t = epoch/length clipped to [0, 1]; 1 when `length` is 0 (no ramp-up)."
-    if length <= 0: return 1.
-    t = min(max(epoch / length, 0.), 1.)
-    return math.exp(-5 * (1 - t) ** 2)
 
 # %% ../nbs/11b_train.ipynb #b0f49948
 class Stage2:
@@ -468,16 +438,6 @@ def load_state_dict(self:Stage2, d:dict):
     return self
 
 # %% ../nbs/11b_train.ipynb #d16a310f
-def _rng_state() -> dict:
-    import random
-    return {'torch': torch.get_rng_state(), 'numpy': np.random.get_state(), 'python': random.getstate(),
-            'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-
-def _set_rng_state(s:dict):
-    import random
-    torch.set_rng_state(s['torch']); np.random.set_state(s['numpy']); random.setstate(s['python'])
-    if s.get('cuda') is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
-
 def make_scheduler(opt, t):
     "The stage-2 schedule of `t` (`cfg.train`), stepped once per epoch: cosine warm restarts (T_0 = `restart_epochs`, eta_min = `min_lr`) or None."
     if t.scheduler != 'cosine_restarts': return None
@@ -574,7 +534,7 @@ def train(cfg:Config, resume:bool=False) -> dict:
         if main: sync_metrics(run, ck['epoch'], ck.get('metrics'))      # a kill between checkpoint and metrics line
         st.load_state_dict(ck)
         if sched is not None: sched.load_state_dict(ck['scheduler'])
-        epoch0, best, bad, warm = ck['epoch'] + 1, ck['best'], ck['bad_epochs'], ck.get('warmup', {}); _set_rng_state(ck['rng'])
+        epoch0, best, bad, warm = ck['epoch'] + 1, ck['best'], ck['bad_epochs'], ck.get('warmup', {}); set_rng_state(ck['rng'])
         hist = ck.get('val_hist') or [r['val_dice'] for r in read_metrics(run)][:epoch0]   # older checkpoints: from metrics.jsonl
         if snap_f.is_file(): snaps = _load_snapshots(snap_f, snaps)
     elif s.tg_warmup_steps:                                                   # kit-only; a resumed run's checkpoint already holds the decoder
@@ -614,7 +574,7 @@ def train(cfg:Config, resume:bool=False) -> dict:
         snaps['epochs'][epoch] = st.snapshot(data.snap)
         record = {'epoch': epoch, 'step': st.step, 'lr': lr, **means, **val, **({'val_dice_window': score} if t.select_window > 1 else {}), 'world_size': world,
                   'images_per_s': n * t.batch_size * world * (2 if st.teacher is not None else 1) / max(train_s, 1e-9), 'time_s': time.time() - t0}
-        state = {**st.state_dict(), 'scheduler': sched.state_dict() if sched is not None else None, 'rng': _rng_state(),
+        state = {**st.state_dict(), 'scheduler': sched.state_dict() if sched is not None else None, 'rng': rng_state(),
                  'epoch': epoch, 'best': best, 'bad_epochs': bad, 'val_hist': hist, 'config': cfg, 'metrics': record, 'warmup': warm}
         atomic_save(snaps, snap_f)                                       # snapshots, best, last, then the metrics line:
         if improved: atomic_save(state, best_f)                          # a kill in between is mended on resume (sync_metrics)
@@ -629,14 +589,7 @@ def train(cfg:Config, resume:bool=False) -> dict:
     return res
 
 # %% ../nbs/11b_train.ipynb #d8265552
-def _stage2_file(path) -> Path:
-    p = Path(path).expanduser()
-    if p.is_dir():
-        for name in ('checkpoint_best.pt', 'checkpoint_last.pt'):
-            if (p/name).is_file(): return p/name
-        raise FileNotFoundError(f"{p}: no stage-2 checkpoint in this folder; expected checkpoint_best.pt or checkpoint_last.pt written by `dusss train`")
-    if not p.is_file(): raise FileNotFoundError(f"{p}: checkpoint not found; give a checkpoint file or the run folder of `dusss train`")
-    return p
+def _stage2_file(path) -> Path: return find_checkpoint(path, 'stage-2 checkpoint', 'dusss train')
 
 def load_segmenter(path, which:str='student', device='cpu') -> tuple:
     "(segmenter in eval mode, its `Config`, the checkpoint file) from a stage-2 checkpoint file or run folder; `which`: 'student' or 'teacher'."
