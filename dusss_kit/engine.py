@@ -77,31 +77,28 @@ def _tmp_beside(path:Path) -> str:
     um = os.umask(0); os.umask(um); os.chmod(tmp, 0o666 & ~um)
     return tmp
 
-def atomic_save(obj, path) -> Path:
-    "`torch.save` to a temporary file, then an atomic rename onto `path`."
+def _atomic(path, write, what:str, errors=(OSError,)) -> Path:
+    "Run `write(tmp)` on a temporary file beside `path`, then rename it onto `path`; a failure (one of `errors`) names the file and leaves the old one as it was."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_beside(path)
     try:
-        torch.save(obj, tmp)
+        write(tmp)
         os.replace(tmp, path)
-    except (OSError, RuntimeError) as ex:            # torch reports a full disk as a RuntimeError ('unexpected pos ...')
-        raise _write_error(path, ex, 'checkpoint') from ex
+    except errors as ex: raise _write_error(path, ex, what) from ex
     finally:
         if os.path.exists(tmp): os.unlink(tmp)
     return path
 
+def atomic_save(obj, path) -> Path:
+    "`torch.save` to a temporary file, then an atomic rename onto `path`."
+    return _atomic(path, lambda tmp: torch.save(obj, tmp), 'checkpoint', (OSError, RuntimeError))   # torch reports a full disk as a RuntimeError ('unexpected pos ...')
+
 def atomic_write(path, data) -> Path:
     "Write `data` (str or bytes) to a temporary file beside `path`, fsync it, then rename it onto `path`: a reader finds the old file or the new one, never a part of one, and a failure names the file."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_beside(path)
-    try:
+    def write(tmp):
         with open(tmp, 'wb') as f:
             f.write(data.encode() if isinstance(data, str) else data); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as ex: raise _write_error(path, ex, 'file') from ex
-    finally:
-        if os.path.exists(tmp): os.unlink(tmp)
-    return path
+    return _atomic(path, write, 'file')
 
 def save_figure(fig, path, **kw) -> Path:
     "`fig.savefig` into memory, then `atomic_write`: a figure in a run folder is whole or absent. `kw` go to `savefig` (dpi, ...)."

@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange, einsum
 from .labs import Case, Mistake, LabCheckError, LabNotDone, check_function
-from .labs import _Todo, _not_done, _call, _tensor, _fmt, _rand
+from .labs import Todo, not_done, call_checked, as_tensor_checked, fmt_value, seeded_rand
 from .text_mask import soft_text_mask, mask_logits, batch_mean_text
 from .semisup import ema_alpha, make_teacher, ema_update, merge_pseudo_label
 from .seg_losses import seg_loss
@@ -31,7 +31,7 @@ def _no_nan(fn, name, hint):
     if fn is None: return None
     def wrapped(*args, **kwargs):
         out = fn(*args, **kwargs)
-        if out is not None and torch.isnan(_tensor(out, name)).any(): raise LabCheckError(f"{name}: {hint}")
+        if out is not None and torch.isnan(as_tensor_checked(out, name)).any(): raise LabCheckError(f"{name}: {hint}")
         return out
     return wrapped
 
@@ -49,8 +49,8 @@ _P6 = torch.tensor([[[2., 0.], [0., 3.], [1., 1.], [-1., 0.], [3., 4.], [-0.5, 0
 _SIM_CASES = [
     Case((_P6, torch.tensor([[2., 0.]]), 2, 3), expected=[[[[1., 0., 1 / math.sqrt(2)], [-1., 0.6, -1.]]]],
          note='one image, 2×3 grid, report (2, 0): the cosines 1, 0, 1/√2 on the first row, -1, 0.6, -1 on the second'),
-    Case((_rand(3, 24, 8, seed=200, scale=2.), _rand(3, 8, seed=201, scale=0.5), 4, 6), note='3 images, 4×6 grid, D = 8'),
-    Case((_rand(2, 15, 16, seed=202), _rand(2, 16, seed=203, scale=3.), 3, 5), note='2 images, 3×5 grid, D = 16')]
+    Case((seeded_rand(3, 24, 8, seed=200, scale=2.), seeded_rand(3, 8, seed=201, scale=0.5), 4, 6), note='3 images, 4×6 grid, D = 8'),
+    Case((seeded_rand(2, 15, 16, seed=202), seeded_rand(2, 16, seed=203, scale=3.), 3, 5), note='2 images, 3×5 grid, D = 16')]
 
 _DEFECT8 = ("you compared every image with the mean report of the batch, as the authors' code does (docs/method.md, defect 8): "
             "then every image in a batch gets (nearly) the same mask, whatever its own report says. Use each image's own report, row b of `reports`.")
@@ -82,7 +82,7 @@ def _soft_by_hand(s): return 0.3 * _sig(10 * (s - 0.25)) + 0.7 * _sig(s)
 _SOFT_CASES = [
     Case((torch.tensor(0.25),), expected=_soft_by_hand(0.25), note='S = 0.25: 0.3·σ(0) + 0.7·σ(0.25) = 0.15 + 0.7·0.5622'),
     Case((torch.tensor([0., 1., -1.]),), expected=[_soft_by_hand(s) for s in (0., 1., -1.)], note='S = 0, 1, -1'),
-    Case((_rand(2, 1, 4, 6, seed=210).tanh(),), note='a (2, 1, 4, 6) map of cosines')]
+    Case((seeded_rand(2, 1, 4, 6, seed=210).tanh(),), note='a (2, 1, 4, 6) map of cosines')]
 
 _SOFT_MISTAKES = [
     Mistake(lambda s: torch.sigmoid(s), "that is σ(S) alone, DuSSS Eq. 11 as printed; the generator uses the text-grounding form of docs/method.md, Eq. 11: 0.3·σ(10(S − 0.25)) + 0.7·σ(S)."),
@@ -133,8 +133,8 @@ _TML_CASES = [
     Case((torch.tensor([[[3., 4.]]]), torch.tensor([[6., 8.]]), 1, 1, (2, 2)),
          expected=torch.full((1, 1, 2, 2), math.log(_soft_by_hand(1.) / (1 - _soft_by_hand(1.)))),
          note='one patch identical to the report (S = 1), upsampled to 2×2: logit(0.3·σ(7.5) + 0.7·σ(1)) everywhere'),
-    Case((_rand(2, 6, 8, seed=230), _rand(2, 8, seed=231), 2, 3, (8, 12)), note='2 images, 2×3 grid to 8×12'),
-    Case((_rand(3, 16, 8, seed=232, scale=2.), _rand(3, 8, seed=233), 4, 4, (14, 10)), note='3 images, 4×4 grid to 14×10')]
+    Case((seeded_rand(2, 6, 8, seed=230), seeded_rand(2, 8, seed=231), 2, 3, (8, 12)), note='2 images, 2×3 grid to 8×12'),
+    Case((seeded_rand(3, 16, 8, seed=232, scale=2.), seeded_rand(3, 8, seed=233), 4, 4, (14, 10)), note='3 images, 4×4 grid to 14×10')]
 
 _TML_MISTAKES = [
     Mistake(lambda *a: _tml_ref(*a, mode='nearest'), "you upsampled with mode='nearest': the generator upsamples bilinearly (mode='bilinear', align_corners=False), which gives smooth borders."),
@@ -178,7 +178,7 @@ def _ema_net(seed):
     "A small MLP (3 → 4 → 1, no buffers) with seeded weights."
     net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
     with torch.no_grad():
-        for i, p in enumerate(net.parameters()): p.copy_(_rand(*p.shape, seed=seed + i))
+        for i, p in enumerate(net.parameters()): p.copy_(seeded_rand(*p.shape, seed=seed + i))
     return net
 
 def _ema_pair(seed):
@@ -186,7 +186,7 @@ def _ema_pair(seed):
     student = _ema_net(seed)
     teacher = make_teacher(student)
     with torch.no_grad():
-        for i, p in enumerate(teacher.parameters()): p.copy_(_rand(*p.shape, seed=seed + 50 + i))
+        for i, p in enumerate(teacher.parameters()): p.copy_(seeded_rand(*p.shape, seed=seed + 50 + i))
     return teacher, student
 
 def _ema_hand():
@@ -223,7 +223,7 @@ def _same_params(a, b, atol=1e-6): return all(x.shape == y.shape and torch.allcl
 def check_ema_update(ema_update) -> bool:
     "Lab 4, exercise 2: `ema_update(teacher, student, step, max_alpha=0.99)`: θ_t ← α·θ_t + (1 − α)·θ_s in place, α = `ema_alpha(step, max_alpha)`."
     name = 'ema_update'
-    if ema_update is None: return _not_done(name)
+    if ema_update is None: return not_done(name)
     try:
         for i, (make, step, kw, note) in enumerate(_EMA_CASES, 1):
             where = f"\n  case {i} ({note})"
@@ -231,7 +231,7 @@ def check_ema_update(ema_update) -> bool:
             t0, s0, ids = _params(teacher), _params(student), [id(p) for p in teacher.parameters()]
             ref_t = copy.deepcopy(teacher); globals()['ema_update'](ref_t, student, step, **kw)
             exp = _params(ref_t)
-            out = _call(ema_update, (teacher, student, step), kw, name)
+            out = call_checked(ema_update, (teacher, student, step), kw, name)
             t1, s1 = _params(teacher), _params(student)
             if not _same_params(s0, s1):
                 raise LabCheckError(f"{name}: you changed the student: only the teacher is the moving average; the student is trained by its "
@@ -249,8 +249,8 @@ def check_ema_update(ema_update) -> bool:
                 for m in _EMA_MISTAKES:
                     wrong = m.fn(t0, s0, step, m_alpha)
                     if _same_params(t1, wrong) and not _same_params(wrong, exp): raise LabCheckError(f"{name}: {m.hint}{where}")
-                raise LabCheckError(f"{name}: wrong teacher parameters.{where}: expected the first {_fmt(exp[0].double())}, got {_fmt(t1[0].double())}")
-    except _Todo: return _not_done(name)
+                raise LabCheckError(f"{name}: wrong teacher parameters.{where}: expected the first {fmt_value(exp[0].double())}, got {fmt_value(t1[0].double())}")
+    except Todo: return not_done(name)
     print(f"✓ {name}: correct on all {len(_EMA_CASES)} cases")
     return True
 
@@ -260,7 +260,7 @@ def _fuse_ref(t, y): return merge_pseudo_label(t, y, 'logits')
 _FUSE_CASES = [
     Case((torch.tensor([0., 2., -3.]), torch.tensor([0., 1., 3.])), expected=[0.5, _sig(3.), 0.5], note='σ(0), σ(3), σ(0)'),
     Case((torch.tensor([-3., 3.]), torch.tensor([-2.5, 2.5])), expected=[_sig(-5.5), _sig(5.5)], note='background and lesion, both sources agree'),
-    Case((_rand(2, 1, 8, 8, seed=270, scale=3.), mask_logits(soft_text_mask(_rand(2, 1, 8, 8, seed=271).tanh()))),
+    Case((seeded_rand(2, 1, 8, 8, seed=270, scale=3.), mask_logits(soft_text_mask(seeded_rand(2, 1, 8, 8, seed=271).tanh()))),
          note='(2, 1, 8, 8): teacher logits and the logits of a soft text mask')]
 
 _FUSE_MISTAKES = [
@@ -316,9 +316,9 @@ _SEMI_CASES = [
     Case((_one(0.), _one(0.), _one(0.)), expected=0.5 * math.log(2), note='one pixel, all logits 0: ½ (½ log 2 + ½ log 2)'),
     Case((_one(0.), _one(2.), _one(-2.)), expected=0.5 * (0.5 * math.log(2) + 0.5 * (1 - _q / (0.25 + _q * _q)) + 0.5 * math.log(2)),
          note='one pixel, student 0, teacher 2, text −2: ŷ = 0.5, text target σ(−2)'),
-    Case((_rand(2, 1, 8, 8, seed=280, scale=2.), _rand(2, 1, 8, 8, seed=281, scale=3.), mask_logits(soft_text_mask(_rand(2, 1, 8, 8, seed=282).tanh()))),
+    Case((seeded_rand(2, 1, 8, 8, seed=280, scale=2.), seeded_rand(2, 1, 8, 8, seed=281, scale=3.), mask_logits(soft_text_mask(seeded_rand(2, 1, 8, 8, seed=282).tanh()))),
          note='(2, 1, 8, 8) random logits'),
-    Case((_rand(3, 1, 6, 6, seed=283), 4 * _rand(3, 1, 6, 6, seed=284).sign(), _rand(3, 1, 6, 6, seed=285, scale=2.)), note='(3, 1, 6, 6), a confident teacher')]
+    Case((seeded_rand(3, 1, 6, 6, seed=283), 4 * seeded_rand(3, 1, 6, 6, seed=284).sign(), seeded_rand(3, 1, 6, 6, seed=285, scale=2.)), note='(3, 1, 6, 6), a confident teacher')]
 
 _SEMI_MISTAKES = [
     Mistake(lambda s, t, y: _semi_parts(s, t, y, fuse=lambda a, b: merge_pseudo_label(a, b, 'authors_probs')),
@@ -345,9 +345,9 @@ def check_semi_loss(semi_loss) -> bool:
     "Lab 4, exercise 5: `semi_loss(student_u, teacher_logits, text_logits)` -> ½ (L_merged + L_text) with detached targets (kit: `train.semi_losses`)."
     name = 'semi_loss'
     if not _quiet(check_function, semi_loss, _semi_ref, _SEMI_CASES, _SEMI_MISTAKES, name, shape_hint=': one loss', needs_grad=True):
-        return _not_done(name)
+        return not_done(name)
     args = [a.detach().clone().requires_grad_() for a in _SEMI_CASES[2].args]
-    g_student, g_teacher, g_text = _grad_to(_call(semi_loss, args, {}, name), args)
+    g_student, g_teacher, g_text = _grad_to(call_checked(semi_loss, args, {}, name), args)
     if not _flows(g_student): raise LabCheckError(f"{name}: no gradient reaches student_u: the loss must train the student (do not detach its logits).")
     for g, what in ((g_teacher, 'teacher_logits'), (g_text, 'text_logits')):
         if _flows(g):
@@ -547,12 +547,12 @@ def _as_list(x):
 def check_worst_images(worst_images) -> bool:
     "Lab 5, exercise 5: `worst_images(table, k=3)` -> the ids of the k images with the lowest Dice, worst first (a list)."
     name = 'worst_images'
-    if worst_images is None: return _not_done(name)
+    if worst_images is None: return not_done(name)
     try:
         for i, (table, k, exp, note) in enumerate(_WORST_CASES, 1):
             exp = _worst_ref(table, k) if exp is None else exp
             where = f"\n  case {i} ({note}): expected {exp}"
-            got = _call(worst_images, (table.copy(), k), {}, name)
+            got = call_checked(worst_images, (table.copy(), k), {}, name)
             if got is None: raise LabCheckError(f"{name} returned None: did you forget `return`?")
             if isinstance(got, pd.DataFrame):
                 raise LabCheckError(f"{name}: you returned rows of the table: return their ids as a list, e.g. list(rows['id']).{where}")
@@ -566,6 +566,6 @@ def check_worst_images(worst_images) -> bool:
             if len(lst) != k: raise LabCheckError(f"{name}: return exactly k = {k} ids (you returned {len(lst)}).{where}")
             if sorted(map(str, lst)) == sorted(exp): raise LabCheckError(f"{name}: the right images in the wrong order: the worst (lowest Dice) first.{where}, got {lst}")
             raise LabCheckError(f"{name}: wrong ids.{where}, got {lst}")
-    except _Todo: return _not_done(name)
+    except Todo: return not_done(name)
     print(f"✓ {name}: correct on all {len(_WORST_CASES)} cases")
     return True
