@@ -35,10 +35,10 @@ def cmd_split(args) -> int:
     "Write the seeded label-ratio split (labelled / unlabelled ids) of a dataset's training images as JSON, exactly as `dusss train` draws it."
     from dusss_kit.config import load_config
     from dusss_kit.data import save_split
-    from dusss_kit.train import _split_records, label_split
+    from dusss_kit.data import split_records, label_split
     sets = [f"data.path={args.path}", f"data.label_ratio={args.ratio}", f"data.split_seed={args.seed}", f"data.test_fraction={args.test_fraction}"]
     cfg = load_config(None, sets + ([f"data.text_table={args.text_table}"] if args.text_table else []))
-    train = _split_records(cfg, Path(args.path))[0]           # a dataset without a val split keeps a seeded fifth for validation, as in training
+    train = split_records(cfg, Path(args.path))[0]           # a dataset without a val split keeps a seeded fifth for validation, as in training
     sp = label_split(cfg, train)
     out = Path(args.out) if args.out else Path(f"split_{args.ratio:g}_seed{args.seed}.json")
     save_split(sp, out)

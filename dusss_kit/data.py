@@ -7,7 +7,8 @@ __all__ = ['IMAGE_EXTS', 'MAX_PIXELS', 'TEXT_COLUMNS', 'SPLIT_FOLDERS', 'LAYOUTS
            'TEST_CARVE_SEED', 'read_image', 'read_mask', 'image_size', 'read_text_table', 'detect_layout', 'Record',
            'DatasetIndex', 'scan_dataset', 'ResizePair', 'resize_pair', 'SegDataset', 'apply_geo', 'RotFlipOrRotate',
            'rot_flip_or_rotate', 'VLMView', 'vlm_view', 'strong_view', 'make_split', 'save_split', 'load_split',
-           'carve_test', 'apply_split', 'PairedLoader', 'check_data', 'format_check', 'DataError']
+           'carve_test', 'apply_split', 'PairedLoader', 'split_records', 'label_split', 'LabeledLoader', 'check_data',
+           'format_check', 'DataError']
 
 # %% ../nbs/01_data.ipynb #bb51e47b
 import codecs, errno, json, hashlib, math, os, tempfile, warnings, zipfile
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
+from .config import Config
 
 # %% ../nbs/01_data.ipynb #ac7f63ec
 from .core import DataError
@@ -740,6 +742,60 @@ class PairedLoader:
                 l2, n = next(lab), len(u['id'])
                 l = {k: (torch.cat([l[k], l2[k]])[:n] if torch.is_tensor(l[k]) else (list(l[k]) + list(l2[k]))[:n]) for k in l}
             yield {'labeled': l, 'unlabeled': u}
+
+# %% ../nbs/01_data.ipynb #5fdcd003
+def split_records(cfg:Config, root:Path, idx=None) -> tuple:
+    """(train, val, test) records of `root` (or of its scan `idx`, if already made). A dataset without a test split gives up `data.test_fraction`
+    of its masked training records as test (`carve_test`: the same ones for every split_seed); one without a val split, `data.val_fraction` of the rest as val."""
+    if idx is None: idx = scan_dataset(root, text_table=cfg.data.text_table)
+    train = [r for r in idx.records if r.split not in ('val', 'test')]
+    val, test = idx.split('val'), idx.split('test')
+    if not train: raise DataError(f"{root}: no training images (found splits: {', '.join(idx.splits) or 'none'})")
+    if not test: train, test = carve_test(train, cfg.data.test_fraction)
+    if not val:
+        cand = [r for r in train if r.mask is not None]
+        perm = np.random.default_rng(cfg.data.split_seed).permutation(len(cand))
+        held = {cand[i].id for i in perm[:max(1, round(cfg.data.val_fraction * len(cand)))]}
+        val, train = [r for r in train if r.id in held], [r for r in train if r.id not in held]
+    return train, val, test
+
+def label_split(cfg:Config, train:list, test:list=()) -> dict:
+    "Labelled/unlabelled ids of the training records: `data.split_file` if given, else the dataset's own split if some have no mask, else `make_split(ratio, seed)`; `test` only words the error for a file that names test images."
+    if cfg.data.split_file is not None:
+        f = Path(cfg.data.split_file).expanduser()
+        sp = load_split(f)
+        ids, named = {r.id for r in train}, set(sp['labeled']) | set(sp['unlabeled'])
+        if named - ids:
+            held = {r.id for r in test} & named
+            hint = (f"; {len(held)} of them are test images held out by data.test_fraction={cfg.data.test_fraction}: "
+                    f"make the split with `dusss split --test-fraction {cfg.data.test_fraction}`") if held else ""
+            raise DataError(f"{f}: {len(named - ids)} id(s) are not training images of this dataset, e.g. {sorted(named - ids)[:3]}{hint}")
+        nomask = sorted(r.id for r in train if r.id in set(sp['labeled']) and r.mask is None)
+        if nomask: raise DataError(f"{f}: labelled id(s) without a mask: {nomask[:3]}")
+        if not sp['labeled']: raise DataError(f"{f}: no labelled ids")
+        return {**sp, 'ratio': len(sp['labeled']) / max(1, len(sp['labeled']) + len(sp['unlabeled'])), 'source': str(f)}
+    if any(r.mask is None for r in train):
+        lab = sorted(r.id for r in train if r.mask is not None)
+        return {'ratio': len(lab) / len(train), 'seed': None, 'source': 'dataset', 'labeled': lab,
+                'unlabeled': sorted(r.id for r in train if r.mask is None)}
+    return make_split([r.id for r in train], cfg.data.label_ratio, cfg.data.split_seed)
+
+
+# %% ../nbs/01_data.ipynb #52285917
+class LabeledLoader:
+    "Yields `{'labeled': batch}` `steps` times per epoch: `batch_size` items from reshuffled passes over `ds`, one running on into the next."
+    def __init__(self, ds, batch_size:int, steps:int, seed:int=0, num_workers:int=0, rank:int=0, world:int=1):
+        if len(ds) == 0: raise ValueError("LabeledLoader: the labelled dataset is empty")
+        self.ds, self.bs, self.steps, self.seed, self.num_workers, self.epoch = ds, batch_size, max(1, steps), seed, num_workers, 0
+        self.rank, self.world = rank, world
+    def set_epoch(self, epoch:int): self.epoch = epoch
+    def __len__(self): return self.steps
+    def __iter__(self):
+        from monai.data import DataLoader
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 7919 + 5)
+        need = self.steps * self.bs * self.world                         # one order for all ranks; each takes every world-th item
+        order = torch.cat([torch.randperm(len(self.ds), generator=g) for _ in range(-(-need // len(self.ds)))])[:need][self.rank::self.world].tolist()
+        for b in DataLoader(self.ds, batch_size=self.bs, sampler=order, num_workers=self.num_workers): yield {'labeled': b}
 
 # %% ../nbs/01_data.ipynb #56358879
 def _stats(xs):

@@ -112,7 +112,8 @@ def _check_demo_config(out:Path, cfg:Config):
 def run_demo(out='runs/demo', data=None, config='demo_cpu', sets=(), methods=DEMO_METHODS, resume:bool=False,
              figures:bool=True, log=print) -> dict:
     "The main job: dataset, one VLM, then each of `methods` at the config's label ratio; writes results and figures into `out`; returns the summary."
-    from dusss_kit.train import stage2_root, stage1_config, train, _split_records, plot_refinement
+    from dusss_kit.train import stage2_root, stage1_config, train, plot_refinement
+    from dusss_kit.data import split_records
     from dusss_kit.pretrain import pretrain
     t_all = time.time()
     out = Path(out); _check_methods(methods)
@@ -133,7 +134,7 @@ def run_demo(out='runs/demo', data=None, config='demo_cpu', sets=(), methods=DEM
     if 'dusss' in methods:
         if _finished(out/'dusss'): log("stage 1: kept (DuSSS already finished)")
         else:
-            n_train = len(_split_records(cfg, root)[0])
+            n_train = len(split_records(cfg, root)[0])
             pcfg = stage1_config(cfg, out, root, n_train)
             if (out/'vlm'/'checkpoint_best.pt').is_file() and len(read_metrics(out/'vlm')) >= pcfg.train.epochs: log("stage 1: kept")
             else:
