@@ -743,7 +743,7 @@ class PairedLoader:
                 l = {k: (torch.cat([l[k], l2[k]])[:n] if torch.is_tensor(l[k]) else (list(l[k]) + list(l2[k]))[:n]) for k in l}
             yield {'labeled': l, 'unlabeled': u}
 
-# %% ../nbs/01_data.ipynb #5fdcd003
+# %% ../nbs/01_data.ipynb #19c2d79c
 def split_records(cfg:Config, root:Path, idx=None) -> tuple:
     """(train, val, test) records of `root` (or of its scan `idx`, if already made). A dataset without a test split gives up `data.test_fraction`
     of its masked training records as test (`carve_test`: the same ones for every split_seed); one without a val split, `data.val_fraction` of the rest as val."""
@@ -781,7 +781,7 @@ def label_split(cfg:Config, train:list, test:list=()) -> dict:
     return make_split([r.id for r in train], cfg.data.label_ratio, cfg.data.split_seed)
 
 
-# %% ../nbs/01_data.ipynb #52285917
+# %% ../nbs/01_data.ipynb #839246d9
 class LabeledLoader:
     "Yields `{'labeled': batch}` `steps` times per epoch: `batch_size` items from reshuffled passes over `ds`, one running on into the next."
     def __init__(self, ds, batch_size:int, steps:int, seed:int=0, num_workers:int=0, rank:int=0, world:int=1):

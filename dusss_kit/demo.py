@@ -112,7 +112,8 @@ def _check_demo_config(out:Path, cfg:Config):
 def run_demo(out='runs/demo', data=None, config='demo_cpu', sets=(), methods=DEMO_METHODS, resume:bool=False,
              figures:bool=True, log=print) -> dict:
     "The main job: dataset, one VLM, then each of `methods` at the config's label ratio; writes results and figures into `out`; returns the summary."
-    from dusss_kit.train import stage2_root, stage1_config, train, plot_refinement
+    from dusss_kit.train import stage2_root, stage1_config, train
+    from dusss_kit.explore import plot_refinement
     from dusss_kit.data import split_records
     from dusss_kit.pretrain import pretrain
     t_all = time.time()

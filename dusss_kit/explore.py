@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['SNAPSHOT_SOURCES', 'REPORT_VETO', 'SHIFT_GRID', 'frontend_missing', 'Explorer', 'StaticView', 'dataset_item',
            'dataset_figure', 'browse_dataset', 'load_snapshots', 'pseudo_label_dice', 'refinement_figure',
-           'refinement_explorer', 'load_text_mask_generator', 'text_mask_for', 'text_mask_figure', 'report_explorer',
-           'pseudo_label_quality']
+           'plot_refinement', 'refinement_explorer', 'load_text_mask_generator', 'text_mask_for', 'text_mask_figure',
+           'report_explorer', 'pseudo_label_quality']
 
 # %% ../nbs/14a_explore.ipynb #9037b347
 import base64, html, io, json, textwrap
@@ -216,6 +216,34 @@ def refinement_figure(src, image=0, epoch=None, size:float=1.9, wrap:int=26):
             ax.set_title(f"{SNAPSHOT_SOURCES[k]}\nDice {_dice(m, gt).item():.3f}", fontsize=7)
         row[-1].imshow(gt[0, 0], cmap='gray', vmin=0, vmax=1); row[-1].set_title('ground truth', fontsize=7)
         for ax in row: ax.set_xticks([]); ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/14a_explore.ipynb #7f3e7b4f
+def plot_refinement(run_dir, epochs=None, size:float=1.6, wrap:int=26):
+    "Figure of a stage-2 run's snapshots (`<run_dir>/snapshots.pt`, that file or the dict): per image, the image and report, teacher / text mask / merged pseudo label at each of `epochs` (default: first and last), ground truth."
+    rec = load_snapshots(run_dir)
+    have = sorted(rec['epochs'])
+    if not have: raise ValueError(f"{run_dir}: no epoch recorded yet")
+    epochs = ([have[0], have[-1]] if len(have) > 1 else have) if epochs is None else list(epochs)
+    missing = [e for e in epochs if e not in rec['epochs']]
+    if missing: raise ValueError(f"{run_dir}: epoch(s) {missing} not recorded; recorded: {have}")
+    kinds = [k for k in ('teacher', 'student', 'text', 'merged') if k in rec['epochs'][epochs[0]]]
+    cols = [('image', None, None)] + [(k, e, rec['epochs'][e][k]) for e in epochs for k in kinds] + [('ground truth', None, rec['gt'])]
+    n = len(rec['ids'])
+    lines = max(textwrap.fill(r, wrap).count('\n') + 1 for r in rec['reports'])    # room above each row for its wrapped report
+    fig, axes = plt.subplots(n, len(cols), figsize=(size * len(cols), n * (size + 0.1 * lines + 0.15)), squeeze=False)
+    for i in range(n):
+        gt = rec['gt'][i, 0].float()
+        for j, (name, e, maps) in enumerate(cols):
+            ax = axes[i, j]; ax.set_xticks([]); ax.set_yticks([])
+            if maps is None:
+                ax.imshow(to_hwc(rec['image'][i].float()), cmap='gray', vmin=0, vmax=1)
+                ax.set_title(textwrap.fill(rec['reports'][i], wrap), fontsize=5.5)
+                continue
+            ax.imshow(maps[i, 0].float(), cmap='magma' if name != 'ground truth' else 'gray', vmin=0, vmax=1)
+            if name != 'ground truth': show_mask_outline(ax, gt, lw=0.8)
+            if i == 0: ax.set_title(name if e is None else f"{name}\nepoch {e + 1}", fontsize=7)
     fig.tight_layout()
     return fig
 

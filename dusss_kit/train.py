@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['SEMI_METHODS', 'STAGE1_TRAIN', 'load_vlm', 'stage2_root', 'Stage2Data', 'stage2_data', 'Stage2', 'text_oracle_logits',
            'make_scheduler', 'stage1_config', 'pretrain_vlm', 'train', 'load_segmenter', 'evaluate_checkpoint',
-           'format_summary', 'plot_refinement']
+           'format_summary']
 
 # %% ../nbs/11b_train.ipynb #49b4afb8
 import json, math, os, time, textwrap, warnings
@@ -587,35 +587,3 @@ def format_summary(s:dict) -> str:
     area = [f"area  {s['area_ratio']:.2f} × the masks' lesion pixels"] if 'area_ratio' in s else []
     return '\n'.join([f"{s.get('model', 'student')} of {s.get('checkpoint', '?')} on {s['n']} {s.get('split', '')} images",
                       f"Dice  {s['dice_mean']:.4f} ± {s['dice_sd']:.4f}", f"IoU   {s['iou_mean']:.4f} ± {s['iou_sd']:.4f}", hd, *area])
-
-# %% ../nbs/11b_train.ipynb #0dbd6f97
-def plot_refinement(run_dir, epochs=None, size:float=1.6, wrap:int=26):
-    "Figure of `<run_dir>/snapshots.pt`: per image, the image and report, teacher / text mask / merged pseudo label at each of `epochs` (default: first and last), ground truth."
-    import matplotlib.pyplot as plt
-    from dusss_kit.viz import to_hwc, show_mask_outline
-    f = Path(run_dir)/'snapshots.pt'
-    if not f.is_file(): raise FileNotFoundError(f"{f}: no snapshots; `train` writes them after every epoch")
-    rec = torch.load(f, weights_only=False)
-    have = sorted(rec['epochs'])
-    if not have: raise ValueError(f"{f}: no epoch recorded yet")
-    epochs = ([have[0], have[-1]] if len(have) > 1 else have) if epochs is None else list(epochs)
-    missing = [e for e in epochs if e not in rec['epochs']]
-    if missing: raise ValueError(f"{f}: epoch(s) {missing} not recorded; recorded: {have}")
-    kinds = [k for k in ('teacher', 'student', 'text', 'merged') if k in rec['epochs'][epochs[0]]]
-    cols = [('image', None, None)] + [(k, e, rec['epochs'][e][k]) for e in epochs for k in kinds] + [('ground truth', None, rec['gt'])]
-    n = len(rec['ids'])
-    lines = max(textwrap.fill(r, wrap).count('\n') + 1 for r in rec['reports'])    # room above each row for its wrapped report
-    fig, axes = plt.subplots(n, len(cols), figsize=(size * len(cols), n * (size + 0.1 * lines + 0.15)), squeeze=False)
-    for i in range(n):
-        gt = rec['gt'][i, 0].float()
-        for j, (name, e, maps) in enumerate(cols):
-            ax = axes[i, j]; ax.set_xticks([]); ax.set_yticks([])
-            if maps is None:
-                ax.imshow(to_hwc(rec['image'][i].float()), cmap='gray', vmin=0, vmax=1)
-                ax.set_title(textwrap.fill(rec['reports'][i], wrap), fontsize=5.5)
-                continue
-            ax.imshow(maps[i, 0].float(), cmap='magma' if name != 'ground truth' else 'gray', vmin=0, vmax=1)
-            if name != 'ground truth': show_mask_outline(ax, gt, lw=0.8)
-            if i == 0: ax.set_title(name if e is None else f"{name}\nepoch {e + 1}", fontsize=7)
-    fig.tight_layout()
-    return fig
