@@ -219,7 +219,7 @@ def refinement_figure(src, image=0, epoch=None, size:float=1.9, wrap:int=26):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/14a_explore.ipynb #7f3e7b4f
+# %% ../nbs/14a_explore.ipynb #d74f2d0a
 def plot_refinement(run_dir, epochs=None, size:float=1.6, wrap:int=26):
     "Figure of a stage-2 run's snapshots (`<run_dir>/snapshots.pt`, that file or the dict): per image, the image and report, teacher / text mask / merged pseudo label at each of `epochs` (default: first and last), ground truth."
     rec = load_snapshots(run_dir)
