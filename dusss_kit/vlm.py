@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .config import VLMConfig
-from .encoders import ImageEncoder, TextEncoder, ProjectionHead, make_momentum, momentum_update, masked_mean
+from .encoders import ImageEncoder, make_image_encoder, TextEncoder, ProjectionHead, make_momentum, momentum_update, masked_mean
 from .distributions import DistributionHead
 from .sss import sss_similarity, SSS_CODE, SSS_KIT
 import math
@@ -25,8 +25,8 @@ class VLM(nn.Module):
     def __init__(self, cfg:VLMConfig|None=None, image_size:int=224):
         super().__init__()
         self.cfg = cfg = cfg or VLMConfig()
-        self.image_encoder = ImageEncoder(cfg.image_encoder, image_size=image_size, patch_size=cfg.patch_size, pretrained=cfg.image_pretrained,
-                                          patch_embed=cfg.patch_embed)
+        self.image_encoder = make_image_encoder(cfg.image_encoder, image_size=image_size, patch_size=cfg.patch_size, pretrained=cfg.image_pretrained,
+                                                patch_embed=cfg.patch_embed)
         self.text_encoder = TextEncoder(cfg.text_model, n_layers=cfg.text_layers, max_tokens=cfg.max_tokens,
                                         pretrained=cfg.text_pretrained, size=cfg.text_size)
         E, kw = cfg.embed_dim, dict(hidden=cfg.head_hidden, kind=cfg.head)
