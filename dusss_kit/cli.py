@@ -60,40 +60,20 @@ def cmd_pretrain(args) -> int:
     return 0
 
 # %% ../nbs/16_cli.ipynb #73280b55
-def _positive_int(s:str) -> int:
-    "A whole number >= 1 (an argparse type: argparse names the flag in its error)."
-    try: v = int(s)
-    except ValueError: v = 0
-    if v < 1: raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {s!r}")
-    return v
+def _number(cast, ok, expected:str):
+    "An argparse type: `cast(s)` when `ok` of it holds, else an error saying what was `expected` (argparse names the flag)."
+    def parse(s:str):
+        try: v = cast(s)
+        except ValueError: v = None
+        if v is None or not ok(v): raise argparse.ArgumentTypeError(f"expected {expected}, got {s!r}")
+        return v
+    return parse
 
-def _synth_size(s:str) -> int:
-    "The synthetic images' side: at least 32 px, or the lungs' zones leave no room for a lesion (an argparse type)."
-    try: v = int(s)
-    except ValueError: v = 0
-    if v < 32: raise argparse.ArgumentTypeError(f"expected an image side of at least 32 px (smaller images leave no room for the lesions), got {s!r}")
-    return v
-
-def _count(s:str) -> int:
-    "A whole number >= 0 (an argparse type)."
-    try: v = int(s)
-    except ValueError: v = -1
-    if v < 0: raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {s!r}")
-    return v
-
-def _ratio(s:str) -> float:
-    "A fraction in (0, 1] (an argparse type)."
-    try: v = float(s)
-    except ValueError: v = -1.
-    if not 0 < v <= 1: raise argparse.ArgumentTypeError(f"expected a fraction of the training images in (0, 1], e.g. 0.25, got {s!r}")
-    return v
-
-def _fraction(s:str) -> float:
-    "A fraction in [0, 1) (an argparse type)."
-    try: v = float(s)
-    except ValueError: v = -1.
-    if not 0 <= v < 1: raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), e.g. 0.2, got {s!r}")
-    return v
+_positive_int = _number(int, lambda v: v >= 1, "a whole number of at least 1")
+_synth_size = _number(int, lambda v: v >= 32, "an image side of at least 32 px (smaller images leave no room for the lesions)")
+_count = _number(int, lambda v: v >= 0, "a whole number of at least 0")
+_ratio = _number(float, lambda v: 0 < v <= 1, "a fraction of the training images in (0, 1], e.g. 0.25")
+_fraction = _number(float, lambda v: 0 <= v < 1, "a fraction in [0, 1), e.g. 0.2")
 
 def _int_list(s:str) -> tuple:
     "A comma-separated list of positive integers, e.g. '128,224,448' (an argparse type)."
