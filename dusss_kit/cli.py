@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['cmd_synth', 'cmd_check_data', 'cmd_split', 'cmd_pretrain', 'cmd_bench', 'cmd_train', 'cmd_evaluate', 'cmd_demo',
-           'cmd_report', 'build_parser', 'main']
+           'cmd_report', 'cmd_lab_grade', 'cmd_lab_new', 'build_parser', 'main']
 
 # %% ../nbs/16_cli.ipynb #61d586bd
 import argparse, json, os, sys
@@ -157,6 +157,23 @@ def cmd_report(args) -> int:
     print(md); print(f"written: {Path(args.out)/'report.md'}, {Path(args.out)/'report.png'}")
     return 0
 
+# %% ../nbs/16_cli.ipynb #0b943db9
+_seconds = _number(float, lambda v: v > 0, "a number of seconds above 0, e.g. 300")
+
+def cmd_lab_grade(args) -> int:
+    "Grade lab notebooks, each in its own process with a time limit: write the CSV and the markdown summary, print the summary."
+    from dusss_kit.grade import grade, summary
+    rows = grade(args.submissions, args.out, timeout=args.timeout)
+    print(summary(rows)); print(f"written: {args.out}, {Path(args.out).with_suffix('.md')}")
+    return 0
+
+def cmd_lab_new(args) -> int:
+    "Copy the student notebooks of the labs (not the solutions) into a new or empty folder for a class."
+    from dusss_kit.grade import new_class
+    copies = new_class(args.dir, labs=args.labs)
+    print(f"copied {len(copies)} student notebooks to {args.dir}: {', '.join(f.name for f in copies)} (solutions not included)")
+    return 0
+
 # %% ../nbs/16_cli.ipynb #9093f915
 def build_parser() -> argparse.ArgumentParser:
     "The `dusss` argument parser with all subcommands."
@@ -259,6 +276,23 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument('--out', default=None, metavar='FILE.png', help="scaling: save the plot there")
     bn.add_argument('--quick', action='store_true', help="tiny sizes (a smoke test of the benchmark itself)")
     bn.set_defaults(func=cmd_bench)
+    lb = sub.add_parser('lab', help="course labs: copy the student notebooks for a class, grade submissions",
+                        description="The course labs of nbs/labs: `new` copies the student notebooks for a class, `grade` runs submitted "
+                                    "notebooks headless and tabulates every exercise.")
+    lsub = lb.add_subparsers(dest='lab_command', metavar='ACTION', required=True)
+    lg = lsub.add_parser('grade', help="run lab notebooks headless and write grades.csv and grades.md",
+                         description="Run each submitted notebook in its own process with a time limit, every cell even after errors; "
+                                     "record each check: passed, failed (the hint's first line), not attempted, error. Writes the CSV "
+                                     "(student, notebook, exercise, status, detail) and a markdown summary beside it, and prints the summary.")
+    lg.add_argument('submissions', nargs='+', metavar='SUBMISSION', help="notebooks, or folders graded with every .ipynb under them")
+    lg.add_argument('--out', default='grades.csv', help="the CSV (default: grades.csv); the summary goes beside it (.md)")
+    lg.add_argument('--timeout', type=_seconds, default=300., metavar='SECONDS', help="time limit per notebook (default 300)")
+    lg.set_defaults(func=cmd_lab_grade)
+    ln = lsub.add_parser('new', help="copy the student notebooks (not the solutions) for a class",
+                         description="Copy the student notebooks of nbs/labs (not the solutions, not the instructor notes) into a new or empty folder.")
+    ln.add_argument('dir', type=Path, help="the class folder (created; must be empty)")
+    ln.add_argument('--labs', default=None, metavar='PATH', help="where the student notebooks are (default: nbs/labs of the kit's repository)")
+    ln.set_defaults(func=cmd_lab_new)
     return p
 
 # %% ../nbs/16_cli.ipynb #48e2d563
