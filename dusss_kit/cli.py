@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['cmd_synth', 'cmd_check_data', 'cmd_split', 'cmd_pretrain', 'cmd_bench', 'cmd_train', 'cmd_evaluate', 'cmd_demo',
-           'cmd_report', 'cmd_lab_grade', 'cmd_lab_new', 'build_parser', 'main']
+           'cmd_report', 'cmd_lab_grade', 'cmd_lab_new', 'cmd_gpu_check', 'build_parser', 'main']
 
 # %% ../nbs/16_cli.ipynb #61d586bd
 import argparse, json, os, sys
@@ -174,6 +174,20 @@ def cmd_lab_new(args) -> int:
     print(f"copied {len(copies)} student notebooks to {args.dir}: {', '.join(f.name for f in copies)} (solutions not included)")
     return 0
 
+# %% ../nbs/16_cli.ipynb #b66c136d
+_minutes = _number(float, lambda v: v > 0, "a number of minutes above 0, e.g. 8")
+
+def cmd_gpu_check(args) -> int:
+    "Verify the GPU path in minutes (or, with --dry, the same sequence at tiny size on the CPU); exit 1 if a check failed."
+    import torch
+    from dusss_kit.gpu_check import run_gpu_check, format_summary, NO_CUDA
+    if not args.dry and not torch.cuda.is_available():
+        print(f"dusss gpu-check: {NO_CUDA}", file=sys.stderr); return 1
+    only = tuple(args.only.split(',')) if args.only else None
+    res = run_gpu_check(args.out, dry=args.dry, monuseg=args.monuseg, budget_min=args.budget_min, only=only)
+    print(f"\n{format_summary(res)}\nwritten: {Path(args.out)/'gpu_check.json'} (one log per check in {Path(args.out)/'logs'})")
+    return 0 if res['ok'] else 1
+
 # %% ../nbs/16_cli.ipynb #9093f915
 def build_parser() -> argparse.ArgumentParser:
     "The `dusss` argument parser with all subcommands."
@@ -293,6 +307,19 @@ def build_parser() -> argparse.ArgumentParser:
     ln.add_argument('dir', type=Path, help="the class folder (created; must be empty)")
     ln.add_argument('--labs', default=None, metavar='PATH', help="where the student notebooks are (default: nbs/labs of the kit's repository)")
     ln.set_defaults(func=cmd_lab_new)
+    gc = sub.add_parser('gpu-check', help="verify the GPU path at the papers' sizes in minutes (or, with --dry, at tiny size on the CPU)",
+                        description="On a CUDA machine, in about --budget-min minutes: environment and device facts, dusss bench at the paper's "
+                                    "size (fp32 eager vs bf16 + channels_last), stage-1 and stage-2 training for a few hundred steps on a 224 px "
+                                    "synthetic set written first, a one-process torchrun (NCCL), a resume from a checkpoint and, with --monuseg, "
+                                    "a paper-size MoNuSeg DuSSS run scored on its test split. Each check runs in its own process; one line each, "
+                                    "a summary table, <out>/gpu_check.json and a log per check; exit 1 if a check failed. Random weights of the "
+                                    "papers' shapes stand in for hub weights that are not cached.")
+    gc.add_argument('--out', default='runs/gpu_check', help="output folder (default: runs/gpu_check)")
+    gc.add_argument('--dry', action='store_true', help="the same sequence at tiny size on the CPU (a minute or two)")
+    gc.add_argument('--monuseg', default=None, metavar='PATH', help="the MoNuSeg dataset folder: adds the MoNuSeg run")
+    gc.add_argument('--budget-min', type=_minutes, default=8., help="total time budget in minutes; training steps are scaled to it (default 8)")
+    gc.add_argument('--only', default=None, metavar='CHECK,...', help="run only these checks (env,data,bench,stage1,stage2,torchrun,resume,monuseg)")
+    gc.set_defaults(func=cmd_gpu_check)
     return p
 
 # %% ../nbs/16_cli.ipynb #48e2d563
