@@ -36,11 +36,13 @@ TINY = {'dusss demo': TINY_ARGS, 'dusss pretrain': TINY_ARGS, 'dusss train': TIN
 # (the test command after the dev install, the main command in a venv that has no dev extra and no dev package).
 VENV_STEPS = ('python3 -m venv .venv', '. .venv/bin/activate', 'pip install torch==2.13.0', 'pip install -e .',
               'pip install -e ".[dev]"')
-# README commands this test does not run, with the reason. Nothing in the README needs a GPU: `dusss bench` measures
-# the CPU size on a CPU and `torchrun` runs gloo processes, so no block is listed for want of one.
+# README commands this test does not run, with the reason. Only `dusss gpu-check` needs a GPU: `dusss bench` measures
+# the CPU size on a CPU and `torchrun` runs gloo processes.
 NOT_RUN = {
     'nbdev_test': "the whole notebook suite: .ci/run runs the README's test command as written",
     'pytest tests': "the whole pytest suite, this file included: .ci/run runs the README's test command as written",
+    'dusss gpu-check --out runs/gpu_check --monuseg ../shared/data/MoNuSeg': "needs a CUDA GPU (without one it exits 1 by design); "
+        "tests/test_gpu_check.py runs the same sequence with --dry on the CPU",
 }
 
 
