@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['CHECKS', 'FAIL_ENV', 'NO_CUDA', 'HUB_WEIGHTS', 'SHARES', 'TIMING', 'CHECK_FNS', 'FALLBACK_S_PER_STEP', 'TIMEOUT_S',
-           'make_plan', 'check_env', 'paper_models', 'write_bert_base_shaped', 'check_data', 'check_bench',
+           'make_plan', 'check_env', 'paper_models', 'write_bert_base_shaped', 'check_data', 'unet_step', 'check_bench',
            'check_stage1', 'check_stage2', 'check_torchrun', 'check_resume', 'check_monuseg', 'run_check', 'schedule',
            'brief', 'format_line', 'format_summary', 'run_gpu_check', 'read_gpu_check', 'gpu_times']
 
@@ -106,6 +106,26 @@ def check_data(p:dict) -> dict:
     return f
 
 # %% ../nbs/17a_gpu_check.ipynb #6c6b1d19
+def unet_step(seg_size:str='tiny', image_size:int=32, batch_size:int=4, steps:int=2, warmup:int=1, device='cpu', compiled:bool=False,
+              backend:str='inductor') -> dict:
+    """Images/s, seconds per step and peak memory of a bf16 + channels_last training step of the U-Net alone (forward, BCE, backward, Adam),
+    eager or `torch.compile`d with `backend`: the case `dusss bench` does not have. The first `warmup` calls (compilation) are not timed."""
+    import torch
+    from dusss_kit.unet import build_segmenter
+    from dusss_kit.engine import autocast, peak_mb
+    from dusss_kit.bench import _seconds_per_step
+    device = torch.device(device); torch.manual_seed(0)
+    net = build_segmenter('lvit_unet', seg_size).to(device).to(memory_format=torch.channels_last)
+    opt, fwd = torch.optim.Adam(net.parameters(), 1e-4), torch.compile(net, backend=backend) if compiled else net
+    x = torch.rand(batch_size, 3, image_size, image_size, device=device).contiguous(memory_format=torch.channels_last)
+    y = (torch.rand(batch_size, 1, image_size, image_size, device=device) > 0.9).float()
+    if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device)
+    def step():
+        with autocast('bf16', device): loss = torch.nn.functional.binary_cross_entropy_with_logits(fwd(x).float(), y)
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+    t0 = time.time(); dt = _seconds_per_step(step, steps, warmup, device)
+    return {'images_per_s': batch_size / dt, 's_per_step': dt, 'peak_mb': peak_mb(device), 'with_warmup_s': time.time() - t0}
+
 def check_bench(p:dict) -> dict:
     """`dusss bench`'s measurements (`dusss_kit.bench`) at the check's size: stage-1 steps fp32 vs bf16, stage-2 DuSSS steps and evaluation
     fp32 eager vs bf16 + channels_last, each with images (pairs) per second, seconds per step, peak memory and the ratio to fp32."""
@@ -132,8 +152,14 @@ def check_bench(p:dict) -> dict:
     ekw = dict(seg_size=seg, image_size=size, batch_size=2 * b2, steps=steps, warmup=warmup, device=dev)
     base = add(f"evaluation, {size}px, batch {2 * b2}, fp32", bench_eval(**ekw))
     add("  same, bf16 + channels_last", bench_eval(amp='bf16', channels_last=True, **ekw), base)
+    compiled = 'not measured in a dry run (inductor on a CPU compiles C++ for minutes)'
+    if not dry:                                              # a failure of torch.compile is a finding, not a failed check
+        ukw = dict(seg_size=seg, image_size=size, batch_size=2 * b2, steps=steps, warmup=warmup, device=dev)
+        base = add(f"U-Net step alone, {size}px, batch {2 * b2}, bf16 + channels_last, eager", unet_step(**ukw))
+        try: r = unet_step(compiled=True, **ukw); add("  same, torch.compile", r, base); compiled = f"ok, compiling and warm-up {r['with_warmup_s']:.0f} s"
+        except Exception as ex: compiled = f"failed: {type(ex).__name__}: {(str(ex).strip().splitlines() or [''])[0][:200]}"
     return {'rows': rows, 'peak_mb': max(r['peak_mb'] for r in rows), 'stage1_s_per_step': rows[1]['s_per_step'], 'stage2_s_per_step': rows[3]['s_per_step'],
-            'stage2_bf16_ratio': rows[3]['ratio'], 'compile': 'not measured: dusss bench has no torch.compile case',
+            'stage2_bf16_ratio': rows[3]['ratio'], 'compile': compiled,
             'note': 'stage 2 rows: the bench VLM (ViT-B/16, all-MiniLM-L6-v2 text)' if not dry else 'tiny sizes'}
 
 # %% ../nbs/17a_gpu_check.ipynb #f56202d7
@@ -201,12 +227,19 @@ def _torchrun_worker(p:dict) -> None:
     dist.destroy_process_group()
 
 def check_torchrun(p:dict) -> dict:
-    "A one-process `torchrun` launch (NCCL on a GPU, gloo on a CPU) of `_torchrun_worker`; its output goes to the check's log."
-    code = f"import json, sys; from dusss_kit.gpu_check import _torchrun_worker; _torchrun_worker(json.loads(sys.argv[1]))"
+    """A one-process `torchrun` launch (NCCL on a GPU, gloo on a CPU) of `_torchrun_worker`; its output goes to the check's log. It runs in a
+    session of its own, killed whole (launcher and worker) before the check's own timeout, so no orphan keeps the GPU."""
+    import signal
+    code = "import json, sys; from dusss_kit.gpu_check import _torchrun_worker; _torchrun_worker(json.loads(sys.argv[1]))"
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '1', '--no-python', sys.executable, '-c', code, json.dumps(p)]
     f = Path(p['out'], 'checks', 'torchrun_worker.json'); f.unlink(missing_ok=True)
-    r = subprocess.run(cmd, env={**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '1')}, timeout=p['timeout_s'])
-    if r.returncode != 0: raise RuntimeError(f"torchrun exited with status {r.returncode} (its output is above in this log)")
+    limit = 0.9 * p.get('timeout', p['timeout_s'])
+    proc = subprocess.Popen(cmd, env={**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '1')}, start_new_session=True)
+    try: rc = proc.wait(limit)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+        raise RuntimeError(f"torchrun did not finish within {limit:.0f} s; launcher and worker killed") from None
+    if rc != 0: raise RuntimeError(f"torchrun exited with status {rc} (its output is above in this log)")
     w = json.loads(f.read_text())
     if w['all_reduce_device'] != 3 or w['all_reduce_cpu'] != 3 or not w['ddp_grad_finite']: raise RuntimeError(f"wrong collective results: {w}")
     return w
@@ -332,7 +365,8 @@ def brief(name:str, f:dict) -> str:
     if name == 'data': return f"{f['synth']} (+ {f['synth_small']}); {f['models']}"
     if name == 'bench':
         r = f['rows']
-        return 'fp32 → bf16 (+ channels_last): ' + '; '.join(f"{w} {r[i]['per_s']:.1f} → {r[i + 1]['per_s']:.1f} {r[i]['unit']} (×{r[i + 1]['ratio']:.2f})" for w, i in (('stage 1', 0), ('stage 2', 2), ('eval', 4)))
+        c = f"; U-Net eager → torch.compile {r[6]['per_s']:.1f} → {r[7]['per_s']:.1f} images/s (×{r[7]['ratio']:.2f})" if len(r) > 7 else f"; torch.compile {f['compile']}"
+        return 'fp32 → bf16 (+ channels_last): ' + '; '.join(f"{w} {r[i]['per_s']:.1f} → {r[i + 1]['per_s']:.1f} {r[i]['unit']} (×{r[i + 1]['ratio']:.2f})" for w, i in (('stage 1', 0), ('stage 2', 2), ('eval', 4))) + c
     if name == 'stage1': return f"{f['steps']} steps in {f['epochs']} epoch(s), {g('pairs_per_s', '{:.1f}')} pairs/s, loss {g('loss')}, i2t@1 {g('i2t@1', '{:.2f}')}"
     if name in ('stage2', 'torchrun'):
         return (f"{f['backend']}, " if name == 'torchrun' else '') + f"{f['steps']} steps, test Dice {g('test_dice', '{:.3f}')}" + (f", {g('images_per_s', '{:.1f}')} images/s" if name == 'stage2' else '')
