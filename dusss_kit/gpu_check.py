@@ -75,9 +75,11 @@ def _cached(hub_id:str) -> bool:
 def paper_models(p:dict) -> list:
     """`--set` strings for the paper-shaped VLM of the check: ViT-B/16 and a 6-layer BERT-base text encoder. The hub weights
     (`HUB_WEIGHTS`) when they are in the local cache, else random weights of the same shapes: a ViT-B/16 from scratch and
-    `<out>/inputs/bert_base_shaped`, a random BERT-base (768-d, 12 heads) with all-MiniLM-L6-v2's tokenizer. Dry: the tiny VLM."""
+    `<out>/inputs/bert_base_shaped`, a random BERT-base (768-d, 12 heads) with all-MiniLM-L6-v2's tokenizer (written here if the data check
+    has not written it, so that each check can run alone). Dry: the tiny VLM."""
     if p['dry']: return []
     text = HUB_WEIGHTS['text_model'] if _cached(HUB_WEIGHTS['text_model']) else p['text_model_dir']
+    if text == p['text_model_dir'] and not (Path(text)/'config.json').is_file(): write_bert_base_shaped(text)
     sets = ['vlm.image_encoder=paper', f"vlm.text_model={text}", f"vlm.text_pretrained={str(text != p['text_model_dir']).lower()}"]
     if _cached(HUB_WEIGHTS['image_pretrained']): sets.append(f"vlm.image_pretrained={HUB_WEIGHTS['image_pretrained']}")
     return sets
