@@ -40,7 +40,7 @@ class Explorer:
         self.draw, self.controls, self.fig, self.error, self._drawn = draw, dict(controls), None, None, None
         self.live = frontend_missing() is None          # without a front-end the widgets exist but nothing is displayed
         self.out = W.Output()
-        self.widget = W.VBox(([W.HTML(f"<b>{title}</b>")] if title else []) + [W.HBox(list(self.controls.values())), self.out])
+        self.widget = W.VBox(([W.HTML(f"<b>{title}</b>")] if title else []) + [W.HBox(list(self.controls.values()), layout=W.Layout(flex_flow='row wrap')), self.out])
         for c in self.controls.values(): c.observe(self.refresh, names='value')
         self.refresh()
 
@@ -358,7 +358,7 @@ def report_explorer(run_dir, data=None, split:str|None=None, image:int=0, static
                           [draw(image, [own, *others])])
     import ipywidgets as W
     im = W.Dropdown(options=[(r.id, j) for j, r in enumerate(recs)], value=image, description='image')
-    rep = W.Textarea(value=recs[image].report, description='report', continuous_update=False, layout=W.Layout(width='60%', height='4em'))
+    rep = W.Textarea(value=recs[image].report, description='report', continuous_update=False, layout=W.Layout(width='100%', height='4.5em'))   # a row of its own: the whole report in view
     im.observe(lambda ch: setattr(rep, 'value', recs[ch['new']].report), names='value')   # before the explorer's own observer
     return Explorer(draw, {'image': im, 'report': rep}, title=str(f.parent))
 
