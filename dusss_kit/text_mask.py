@@ -103,7 +103,10 @@ def text_embeddings(self:TextMaskGenerator, reports) -> torch.Tensor:
     new = list(dict.fromkeys(r for r in reports if r not in cache))
     if new:
         if len(cache) + len(new) > TEXT_CACHE_MAX: cache.clear()
-        cache.update(zip(new, self.vlm.encode_text(new)['global'].float()))   # float32 whatever autocast made them: a cache filled under bf16 serves fp32 callers too
+        for r in new:                                                    # one report at a time: its embedding never depends on which
+            cache[r] = self.vlm.encode_text([r])['global'][0].float()    # reports shared its batch (their padding), so a resumed run, whose
+                                                                         # cache fills from other batches, gets the same bits; float32 whatever
+                                                                         # autocast made them: a cache filled under bf16 serves fp32 callers too
     return torch.stack([cache[r] for r in reports])
 
 # %% ../nbs/09_text_mask.ipynb #16d38a7c
