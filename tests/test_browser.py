@@ -139,7 +139,8 @@ if (!nb || !nb.content || !nb.sessionContext || !nb.sessionContext.session) retu
 const cells = [];
 for (const c of nb.content.model.cells) {
   const outs = c.outputs ? c.outputs.toJSON() : [];
-  cells.push({n: c.executionCount, errors: outs.filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue + '\\n' + (o.traceback || []).join('\\n'))});
+  cells.push({n: c.executionCount, errors: outs.filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue + '\\n' + (o.traceback || []).join('\\n')),
+              stderr: outs.filter(o => o.output_type === 'stream' && o.name === 'stderr').map(o => Array.isArray(o.text) ? o.text.join('') : o.text).join('')});
 }
 return {status: nb.sessionContext.session.kernel ? nb.sessionContext.session.kernel.status : 'none', cells: cells};
 """
@@ -202,6 +203,9 @@ def test_explorers_in_browser(lab, browser):
         return c['status'] == 'idle' and all(x['n'] for x in c['cells'])
     _wait(drv, done, RUN_TIMEOUT, "the notebook's cells to run (the tiny run trains in the first)", every=1)
     t_run = time.time() - t0
+    stderr = [x['stderr'] for x in _cells(drv)['cells']]
+    if stderr[0]: print("the tiny run's stderr:", stderr[0][-1500:])
+    assert not any(stderr[1:]), f"an explorer's cell wrote to stderr (a red box under it): {stderr[1:]}"
     areas = _outputs(drv)
     assert len(areas) == len(NOTEBOOK_CELLS)
     assert 'front-end missing: None' in areas[0].text, f"the kernel sees no widget front-end: {areas[0].text[-500:]}"
