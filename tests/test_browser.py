@@ -227,8 +227,7 @@ def test_explorers_in_browser(lab, browser):
     assert readout() == '1'
     _shot(browse, 'browse_dataset')
     split = Select(browse.find_element('css selector', '.widget-dropdown select'))
-    others = [o.get_attribute('value') for o in split.options if not o.is_selected()]
-    if others:
+    if len(split.options) > 1:                                  # the tiny run's data: train, val and test
         _redraws(drv, browse, lambda: split.select_by_index(1), "browse_dataset's split menu changed")
 
     # refinement_explorer: the epoch slider back to epoch 1, then the image menu
@@ -259,7 +258,7 @@ def test_explorers_in_browser(lab, browser):
         assert not _page_errors(area), f"{name} after the changes: {_page_errors(area)}"
     drv.execute_script("arguments[0].scrollIntoView({block: 'start'});", refine); time.sleep(0.3)
     _shot(drv, 'page')                                         # the whole window: JupyterLab around the last two explorers
-    area_logs = [l for l in drv.get_log('browser') if l.get('level') == 'SEVERE']
-    print('browser console errors:', *[l['message'][:300] for l in area_logs], sep='\n  ')
-    assert not [l for l in area_logs if 'widget' in l['message'].lower()], "the widget front-end logged errors (above)"
+    severe = [l for l in drv.get_log('browser') if l.get('level') == 'SEVERE']
+    print('browser console errors:', *[l['message'][:300] for l in severe], sep='\n  ')
+    assert not [l for l in severe if 'widget' in l['message'].lower()], "the widget front-end logged errors (above)"
     print(f"browser test: notebook ran in {t_run:.0f} s, the whole test in {time.time() - t0:.0f} s; screenshots in {SHOTS}")
