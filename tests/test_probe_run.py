@@ -42,6 +42,15 @@ def sup_run(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope='module')
+def vlm_run(tmp_path_factory):
+    "A finished tiny stage-1 run of 1 epoch, made once: used read-only, or copied by a test that damages it."
+    out = tmp_path_factory.mktemp('probe') / 'vlm'
+    r = dusss('pretrain', '--out', out, *sets('train.epochs=1'))
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
 @pytest.fixture
 def run(sup_run, tmp_path):
     dst = tmp_path / 'run'; shutil.copytree(sup_run, dst); return dst
@@ -115,10 +124,8 @@ def test_damaged_stage2_checkpoint(run, damage):
     assert epochs(run)[-1] == 2 and epochs(run) == sorted(set(epochs(run)))
 
 
-def test_damaged_stage1_checkpoint(tmp_path):
-    out = tmp_path / 'vlm'
-    r = dusss('pretrain', '--out', out, *sets('train.epochs=1'))
-    assert r.returncode == 0, r.stderr[-3000:]
+def test_damaged_stage1_checkpoint(vlm_run, tmp_path):
+    out = tmp_path / 'vlm'; shutil.copytree(vlm_run, out)
     (out / 'checkpoint_last.pt').write_bytes(os.urandom(2048))
     r = dusss('pretrain', '--out', out, '--resume', *sets('train.epochs=2'))
     one_line_error(r, str(out / 'checkpoint_last.pt'), 'cannot read the stage-1 checkpoint', 'checkpoint_best.pt beside it (epoch 1) is intact')
@@ -169,11 +176,8 @@ def test_debug_shows_the_traceback(tmp_path):
     assert r.returncode != 0 and 'Traceback' in r.stderr
 
 
-def test_vlm_of_another_size_warns(tmp_path):
-    vlm = tmp_path / 'vlm'
-    r = dusss('pretrain', '--out', vlm, *sets('train.epochs=1'))
-    assert r.returncode == 0, r.stderr[-3000:]
-    r = dusss('train', '--out', tmp_path / 'r', *sets('train.epochs=1', 'data.image_size=48', f'semi.vlm_checkpoint={vlm}'))
+def test_vlm_of_another_size_warns(vlm_run, tmp_path):
+    r = dusss('train', '--out', tmp_path / 'r', *sets('train.epochs=1', 'data.image_size=48', f'semi.vlm_checkpoint={vlm_run}'))
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'was trained at data.image_size=32 px and is used at 48 px' in r.stderr
 
