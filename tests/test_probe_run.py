@@ -34,15 +34,6 @@ def epochs(run):
 
 
 @pytest.fixture(scope='module')
-def sup_run(tmp_path_factory):
-    "A finished tiny supervised run of 2 epochs (copied by each test that damages it)."
-    out = tmp_path_factory.mktemp('probe') / 'sup'
-    r = dusss('train', '--out', out, *sets('semi.method=supervised', 'train.epochs=2'))
-    assert r.returncode == 0, r.stderr[-3000:]
-    return out
-
-
-@pytest.fixture(scope='module')
 def vlm_run(tmp_path_factory):
     "A finished tiny stage-1 run of 1 epoch, made once: used read-only, or copied by a test that damages it."
     out = tmp_path_factory.mktemp('probe') / 'vlm'
@@ -53,6 +44,7 @@ def vlm_run(tmp_path_factory):
 
 @pytest.fixture
 def run(sup_run, tmp_path):
+    "A copy of conftest's sup_run (a finished tiny supervised run of 2 epochs) for a test that damages it."
     dst = tmp_path / 'run'; shutil.copytree(sup_run, dst); return dst
 
 

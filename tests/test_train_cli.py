@@ -83,11 +83,14 @@ def test_evaluate_prints_summary_and_writes_csv(dusss_run, tmp_path):
 
 
 @pytest.mark.parametrize('method', ['mean_teacher', 'supervised', 'full'])
-def test_baselines_run(method, tmp_path):
-    out = tmp_path / method
-    r = dusss('train', '--out', out, *sets('train.epochs=1', f'semi.method={method}'))
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert not (out / 'vlm').exists() and epochs(out) == [0]
+def test_baselines_run(method, tmp_path, request):
+    if method == 'supervised':       # conftest's sup_run: the same tiny settings, 2 epochs, made once for this file and test_probe_run.py
+        out, want = request.getfixturevalue('sup_run'), [0, 1]
+    else:
+        out, want = tmp_path / method, [0]
+        r = dusss('train', '--out', out, *sets('train.epochs=1', f'semi.method={method}'))
+        assert r.returncode == 0, r.stderr[-3000:]
+    assert not (out / 'vlm').exists() and epochs(out) == want
     assert json.loads((out / 'results.json').read_text())['method'] == method
 
 
