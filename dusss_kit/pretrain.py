@@ -6,16 +6,14 @@
 __all__ = ['pretrain_loaders', 'param_groups', 'pretrain']
 
 # %% ../nbs/08b_pretrain.ipynb #3d0337f6
-import itertools, math, time
+import itertools
 from pathlib import Path
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 from .core import seed_everything, default_device
 from .config import Config
 from .data import scan_dataset, SegDataset, vlm_view, carve_test
-from .engine import (prepare_run_dir, release_run_dir, atomic_save, append_metrics, load_checkpoint, sync_metrics, rng_state, set_rng_state, autocast, NonFiniteGuard, init_distributed, dist_info,
-                              barrier, reduce_mean, reduce_sum, average_buffers)
+from .engine import prepare_run_dir, release_run_dir, autocast, NonFiniteGuard, init_distributed, dist_info, barrier, average_buffers, backward_step, fit
 from .vlm import VLM, embed_pairs, retrieval_recall, recompute_bn_stats
 
 # %% ../nbs/08b_pretrain.ipynb #96776c83
@@ -74,6 +72,9 @@ class _VLMLoss(torch.nn.Module):
     def __init__(self, model:VLM): super().__init__(); self.model = model
     def forward(self, batch:dict) -> dict: return self.model.loss(batch)
 
+def _epoch_line(r:dict) -> str:
+    return f"epoch {r['epoch'] + 1}: loss {r['loss']:.3f}  i2t@1 {r['i2t@1']:.2f}  t2i@1 {r['t2i@1']:.2f}  (chance {r['chance@1']:.2f})"
+
 def pretrain(cfg:Config, resume:bool=False) -> dict:
     "Run stage-1 pretraining as `cfg` says (under torchrun: DistributedDataParallel, rank 0 writes); returns the last epoch's metrics (also in `<train.out>/metrics.jsonl`)."
     t = cfg.train
@@ -85,57 +86,28 @@ def pretrain(cfg:Config, resume:bool=False) -> dict:
     barrier()
     train_dl, val_dl = pretrain_loaders(cfg, run, rank, world)
     model = VLM(cfg.vlm, image_size=cfg.data.image_size).to(device)
-    net = None
+    net = model.loss
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
         net = DDP(_VLMLoss(model), device_ids=[device.index] if device.type == 'cuda' else None, find_unused_parameters=True)
     groups = param_groups(model, t)
     params = [p for g in groups for p in g['params']]
     opt = (torch.optim.AdamW if t.optimizer == 'adamw' else torch.optim.Adam)(groups, lr=t.lr, weight_decay=t.weight_decay)
-    epoch0, step, best = 0, 0, -math.inf
-    last = run/'checkpoint_last.pt'
-    guard = NonFiniteGuard(t.max_bad_steps, checkpoint=last)
-    if resume and last.is_file():
-        ck = load_checkpoint(last, 'stage-1 checkpoint')                # onto the CPU: the RNG states must stay there
-        if main: sync_metrics(run, ck['epoch'], ck.get('metrics'))      # a kill between checkpoint and metrics line
-        model.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
-        epoch0, step, best = ck['epoch'] + 1, ck['step'], ck['best']; set_rng_state(ck['rng'])
-    record = {}
-    for epoch in range(epoch0, t.epochs):
-        model.train(); sums, n, t0 = {}, 0, time.time()
-        if world > 1: train_dl.sampler.set_epoch(epoch)
-        bar = tqdm(train_dl, desc=f"pretrain {epoch + 1}/{t.epochs}", disable=not t.progress or not main, leave=False)
-        for batch in bar:
-            b = {'image': batch['image'].to(device), 'image_aug': batch['image_aug'].to(device), 'report': list(batch['report'])}
-            with autocast(t.amp, device): out = net(b) if net is not None else model.loss(b)
-            opt.zero_grad(set_to_none=True)
-            if not guard.check(reduce_sum(out['loss']), step, out): continue       # summed over ranks: all skip together
-            out['loss'].backward()
-            if t.grad_clip: torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
-            opt.step(); model.update_momentum(); step += 1
-            for k, v in out.items(): sums[k] = sums.get(k, 0.) + float(v.detach() if torch.is_tensor(v) else v)
-            n += 1; bar.set_postfix(loss=f"{out['loss'].item():.3f}")
-            if t.max_steps and step >= t.max_steps: break
+    guard, steps = NonFiniteGuard(t.max_bad_steps, checkpoint=run/'checkpoint_last.pt'), [0]
+    def step(batch, position):
+        model.train()
+        b = {'image': batch['image'].to(device), 'image_aug': batch['image_aug'].to(device), 'report': list(batch['report'])}
+        with autocast(t.amp, device): out = net(b)
+        if not backward_step(out['loss'], [(opt, params)], guard, steps[0], out, clip=t.grad_clip): return None
+        model.update_momentum(); steps[0] += 1
+        return {k: float(v.detach() if torch.is_tensor(v) else v) for k, v in out.items()}
+    def evaluate():
         if t.precise_bn: recompute_bn_stats(model, itertools.islice(train_dl, t.precise_bn), device)   # fresh BatchNorm statistics (see vlm)
         average_buffers(model)                                    # every rank keeps the same statistics
-        means = reduce_mean({k: v / max(n, 1) for k, v in sums.items()})
-        if not main:
-            barrier()
-            if t.max_steps and step >= t.max_steps: break
-            continue
-        img, txt, reports = embed_pairs(model, val_dl, device)
-        rec = retrieval_recall(img, txt, reports)
-        record = {'epoch': epoch, 'step': step, **means, **rec, 'world_size': world,
-                  'pairs_per_s': n * t.batch_size * world / (time.time() - t0), 'time_s': time.time() - t0}
-        improved = _score(rec) > best
-        best = max(best, _score(rec))
-        state = {'model': model.state_dict(), 'optimizer': opt.state_dict(), 'epoch': epoch, 'step': step, 'best': best,
-                 'rng': rng_state(), 'config': cfg, 'metrics': record}
-        if improved: atomic_save(state, run/'checkpoint_best.pt')    # best, last, then the metrics line: a kill
-        atomic_save(state, last)                                       # in between is mended by sync_metrics on resume
-        append_metrics(run, record)
-        if t.progress: print(f"epoch {epoch + 1}: loss {record['loss']:.3f}  i2t@1 {rec['i2t@1']:.2f}  t2i@1 {rec['t2i@1']:.2f}  (chance {rec['chance@1']:.2f})")
-        barrier()
-        if t.max_steps and step >= t.max_steps: break
+        return retrieval_recall(*embed_pairs(model, val_dl, device)) if main else None
+    def load(ck): model.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer']); steps[0] = ck['step']
+    record = fit(step, train_dl, t.epochs, run, evaluate=evaluate, score=_score, resume=resume, max_steps=t.max_steps, load_state_dict=load,
+                 state_dict=lambda: {'model': model.state_dict(), 'optimizer': opt.state_dict(), 'config': cfg},
+                 desc='pretrain', progress=t.progress, log=_epoch_line, rate=('pairs_per_s', t.batch_size), what='stage-1 checkpoint')
     if main: release_run_dir(run)
     return record

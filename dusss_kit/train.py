@@ -8,7 +8,7 @@ __all__ = ['SEMI_METHODS', 'STAGE1_TRAIN', 'load_vlm', 'stage2_root', 'Stage2Dat
            'format_summary']
 
 # %% ../nbs/11b_train.ipynb #49b4afb8
-import json, math, os, time, textwrap, warnings
+import json, os, textwrap, warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np
@@ -20,9 +20,9 @@ from tqdm.auto import tqdm
 from .core import seed_everything, default_device, DataError
 from .config import Config, validate
 from .data import split_records, label_split, LabeledLoader, scan_dataset, make_split, save_split, load_split, apply_split, SegDataset, PairedLoader, rot_flip_or_rotate, apply_geo, carve_test, strong_view
-from .engine import (prepare_run_dir, release_run_dir, atomic_save, atomic_write, append_metrics, read_metrics, load_checkpoint, sync_metrics,
-                              find_checkpoint, rng_state, set_rng_state, autocast, amp_dtype, NonFiniteGuard,
-                              init_distributed, dist_info, barrier, reduce_mean, reduce_sum, average_gradients, average_buffers, gather_digests)
+from .engine import (prepare_run_dir, release_run_dir, atomic_save, atomic_write, read_metrics, load_checkpoint, find_checkpoint, autocast,
+                              amp_dtype, NonFiniteGuard, init_distributed, dist_info, barrier, reduce_sum, average_gradients, average_buffers,
+                              gather_digests, backward_step, fit)
 from .vlm import VLM
 from .text_mask import TextMaskGenerator, text_mask_dice, text_mask_auc, soft_text_mask, mask_logits
 from .synth import report_zones
@@ -146,12 +146,6 @@ class Stage2:
         return f"Stage2({self.cfg.semi.method}: {', '.join(parts)}; step {self.step})"
 
 # %% ../nbs/11b_train.ipynb #8de6dba8
-def _clip_step(scaler, opt, params, clip):
-    if clip:
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(params, clip)
-    scaler.step(opt)
-
 @patch
 def text_logits(self:Stage2, b:dict, x:torch.Tensor|None=None, sim:torch.Tensor|None=None) -> torch.Tensor:
     """Text-mask logits (B, 1, H, W) for the training batch `b`, aligned with its augmented images.
@@ -241,14 +235,9 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
         out.update(terms, w=w)
     out['loss'], total = loss, loss
     if g: total = total + g.pop('loss'); out.update(g)
-    self.opt.zero_grad(set_to_none=True)
-    if self.tg_opt is not None: self.tg_opt.zero_grad(set_to_none=True)
-    if not self.guard.check(reduce_sum(total), self.step, out): return None     # summed over ranks: all skip together
-    self.scaler.scale(total).backward()
-    if self.tg_opt is not None: average_gradients(self.generator.trainable_parameters())   # the decoder is not wrapped in DDP
-    _clip_step(self.scaler, self.opt, self.student.parameters(), cfg.train.grad_clip)
-    if self.tg_opt is not None: _clip_step(self.scaler, self.tg_opt, self.generator.trainable_parameters(), cfg.train.grad_clip)
-    self.scaler.update()
+    opts = [(self.opt, self.student.parameters())] + ([(self.tg_opt, self.generator.trainable_parameters())] if self.tg_opt is not None else [])
+    sync = (lambda: average_gradients(self.generator.trainable_parameters())) if self.tg_opt is not None else None   # the decoder is not in DDP
+    if not backward_step(total, opts, self.guard, self.step, out, self.scaler, cfg.train.grad_clip, sync): return None   # non-finite: skipped
     if self.teacher is not None: out['alpha'] = ema_update(self.teacher, self.student, self.step, s.ema_max)   # weights only (semisup: why)
     self.step += 1
     return {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in out.items()}
@@ -266,12 +255,8 @@ def warmup_decoder(self:Stage2, loader, steps:int, progress:bool=False) -> dict:
         for batch in loader:
             lab, unl = batch['labeled'], batch['unlabeled']
             g = self.grounding_losses(lab, unl, self._text_images(lab, unl)); tried += 1
-            self.tg_opt.zero_grad(set_to_none=True)
-            if not self.guard.check(reduce_sum(g['loss']), f"{tried} of the decoder warm-up", g): continue   # non-finite: skipped, counted
-            self.scaler.scale(g['loss']).backward()
-            average_gradients(self.generator.trainable_parameters())
-            _clip_step(self.scaler, self.tg_opt, self.generator.trainable_parameters(), self.cfg.train.grad_clip)
-            self.scaler.update()
+            if not backward_step(g['loss'], [(self.tg_opt, self.generator.trainable_parameters())], self.guard, f"{tried} of the decoder warm-up",
+                                 g, self.scaler, self.cfg.train.grad_clip, lambda: average_gradients(self.generator.trainable_parameters())): continue
             hist.append({k_: float(v.detach()) for k_, v in g.items()}); bar.update(1); bar.set_postfix(loss=f"{hist[-1]['loss']:.3f}")
             if len(hist) >= steps: break
     bar.close()
@@ -443,11 +428,6 @@ def _load_snapshots(f:Path, fresh:dict) -> dict:
                       f"(they are a diagnostic: training resumes as before)")
         return fresh
 
-def _window_mean(hist:list, k:int) -> float:
-    "The mean of the last `k` entries of `hist` (of all of them while there are fewer)."
-    w = hist[-k:]
-    return sum(w) / len(w)
-
 def _epoch_line(r:dict) -> str:
     extra = ''.join(f"  {name} {r[k]:.3f}" for name, k in (('window', 'val_dice_window'), ('teacher', 'val_dice_teacher'), ('text mask', 'val_dice_text')) if k in r)
     return f"epoch {r['epoch'] + 1}: loss {r['loss']:.3f}  val Dice {r['val_dice']:.3f}{extra}  lr {r['lr']:.2g}"
@@ -463,11 +443,12 @@ def train(cfg:Config, resume:bool=False) -> dict:
     if main: stage2_root(cfg, run)                                           # the synthetic set is generated once, by rank 0
     barrier()
     data = stage2_data(cfg, run)
-    last, best_f, snap_f = run/'checkpoint_last.pt', run/'checkpoint_best.pt', run/'snapshots.pt'
+    last, snap_f = run/'checkpoint_last.pt', run/'snapshots.pt'
+    resuming = resume and last.is_file()
     vlm = None
     if s.method == 'dusss':
         src = s.vlm_checkpoint
-        if src is None: src = run/'vlm' if (resume and last.is_file()) else pretrain_vlm(cfg, run, data)
+        if src is None: src = run/'vlm' if resuming else pretrain_vlm(cfg, run, data)
         vlm, vcfg = load_vlm(src, device)
         if main and vcfg.data.image_size != cfg.data.image_size:
             warnings.warn(f"the VLM in {src} was trained at data.image_size={vcfg.data.image_size} px and is used at "
@@ -476,60 +457,29 @@ def train(cfg:Config, resume:bool=False) -> dict:
     seed_everything(t.seed, t.deterministic)
     st = Stage2(cfg, vlm, device, root=data.root)
     sched = make_scheduler(st.opt, t)
-    epoch0, best, bad, warm, hist = 0, -math.inf, 0, {}, []
-    snaps = _snapshot_record(data.snap)
-    if resume and last.is_file():
-        ck = load_checkpoint(last, 'stage-2 checkpoint')                 # onto the CPU: the RNG states must stay there
-        if main: sync_metrics(run, ck['epoch'], ck.get('metrics'))      # a kill between checkpoint and metrics line
-        st.load_state_dict(ck)
-        if sched is not None: sched.load_state_dict(ck['scheduler'])
-        epoch0, best, bad, warm = ck['epoch'] + 1, ck['best'], ck['bad_epochs'], ck.get('warmup', {}); set_rng_state(ck['rng'])
-        hist = ck.get('val_hist') or [r['val_dice'] for r in read_metrics(run)][:epoch0]   # older checkpoints: from metrics.jsonl
-        if snap_f.is_file(): snaps = _load_snapshots(snap_f, snaps)
-    elif s.tg_warmup_steps:                                                   # kit-only; a resumed run's checkpoint already holds the decoder
-        warm = {'tg_warmup': st.warmup_decoder(data.loader, s.tg_warmup_steps, t.progress and main)}
+    warm, snaps = {}, _snapshot_record(data.snap)
+    if not resuming and s.tg_warmup_steps:                                    # kit-only; a resumed run's checkpoint already holds the decoder
+        warm['tg_warmup'] = st.warmup_decoder(data.loader, s.tg_warmup_steps, t.progress and main)
         if main:
             warm['tg_warmup']['val_dice_text'] = text_mask_dice(st.generator, data.val)['dice']
             if t.progress: print(f"decoder warm-up: {', '.join(f'{k} {v:.4g}' for k, v in warm['tg_warmup'].items())}")
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
         st.fwd = DDP(st.student, device_ids=[device.index] if device.type == 'cuda' else None)
-    for epoch in range(epoch0, t.epochs):
-        if t.patience and bad >= t.patience:
-            if t.progress and main: print(f"early stop: no better validation Dice for {bad} epochs")
-            break
-        if t.max_steps and st.step >= t.max_steps: break
-        data.loader.set_epoch(epoch)
-        sums, n, t0 = {}, 0, time.time()
-        lr = st.opt.param_groups[0]['lr']
-        bar = tqdm(data.loader, desc=f"{s.method} {epoch + 1}/{t.epochs}", disable=not t.progress or not main, leave=False)
-        for i, batch in enumerate(bar):
-            out = st.train_step(batch, epoch + i / data.steps_per_epoch)
-            if out is None: continue                                             # non-finite loss: skipped (NonFiniteGuard)
-            for k, v in out.items(): sums[k] = sums.get(k, 0.) + v
-            n += 1; bar.set_postfix(loss=f"{out['loss']:.3f}")
-            if t.max_steps and st.step >= t.max_steps: break
-        if sched is not None: sched.step()
-        train_s = time.time() - t0
+    def load(ck):
+        st.load_state_dict(ck); warm.update(ck.get('warmup', {}))
+        if snap_f.is_file(): snaps.update(_load_snapshots(snap_f, snaps))
+    def evaluate():
         for net in (st.student, st.teacher):                                 # one set of BatchNorm statistics across ranks
             if net is not None: average_buffers(net)
-        val = st.validate(data.val, batch_size=max(t.batch_size, 16))           # reduced over ranks: the same on every rank
-        means = reduce_mean({k: v / max(n, 1) for k, v in sums.items()})
-        hist.append(val['val_dice'])
-        score = _window_mean(hist, t.select_window)                          # 1: this epoch's val Dice (the papers)
-        improved = score > best
-        best, bad = (score, 0) if improved else (best, bad + 1)
-        if not main: continue
-        snaps['epochs'][epoch] = st.snapshot(data.snap)
-        record = {'epoch': epoch, 'step': st.step, 'lr': lr, **means, **val, **({'val_dice_window': score} if t.select_window > 1 else {}), 'world_size': world,
-                  'images_per_s': n * t.batch_size * world * (2 if st.teacher is not None else 1) / max(train_s, 1e-9), 'time_s': time.time() - t0}
-        state = {**st.state_dict(), 'scheduler': sched.state_dict() if sched is not None else None, 'rng': rng_state(),
-                 'epoch': epoch, 'best': best, 'bad_epochs': bad, 'val_hist': hist, 'config': cfg, 'metrics': record, 'warmup': warm}
-        atomic_save(snaps, snap_f)                                       # snapshots, best, last, then the metrics line:
-        if improved: atomic_save(state, best_f)                          # a kill in between is mended on resume (sync_metrics)
-        atomic_save(state, last)
-        append_metrics(run, record)
-        if t.progress: print(_epoch_line(record))
+        return st.validate(data.val, batch_size=max(t.batch_size, 16))      # reduced over ranks: the same on every rank
+    def keep_snapshot(epoch):
+        snaps['epochs'][epoch] = st.snapshot(data.snap); atomic_save(snaps, snap_f)
+    fit(st.train_step, data.loader, t.epochs, run, evaluate=evaluate, score='val_dice', resume=resume, scheduler=sched, optimizer=st.opt,
+        state_dict=lambda: {**st.state_dict(), 'config': cfg, 'warmup': warm}, load_state_dict=load, select_window=t.select_window,
+        patience=t.patience, max_steps=t.max_steps, steps_per_epoch=data.steps_per_epoch, before_save=keep_snapshot, log=_epoch_line,
+        desc=s.method, progress=t.progress, rate=('images_per_s', t.batch_size * (2 if st.teacher is not None else 1)),
+        what='stage-2 checkpoint', stop_what='validation Dice')
     digests = gather_digests(st.student.state_dict(), st.teacher.state_dict() if st.teacher is not None else {})
     extra = {'world_size': world, 'rank_digests': digests, **({'text_oracle': s.text_oracle} if s.text_oracle else {}), **warm}
     res = _final_eval(cfg, run, data, device, extra, st.generator) if main else {}
