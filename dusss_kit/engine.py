@@ -6,9 +6,10 @@
 __all__ = ['RESUME_FREE', 'git_commit', 'env_info', 'config_diff', 'check_same_config', 'check_resume', 'atomic_save',
            'atomic_write', 'save_figure', 'RunInUseError', 'lock_run_dir', 'release_run_dir', 'prepare_run_dir',
            'MetricsError', 'append_metrics', 'read_metrics', 'sync_metrics', 'find_checkpoint', 'rng_state',
-           'set_rng_state', 'peak_mb', 'CheckpointError', 'load_checkpoint', 'NonFiniteLossError', 'NonFiniteGuard',
-           'amp_dtype', 'autocast', 'dist_info', 'is_main', 'init_distributed', 'barrier', 'reduce_mean', 'reduce_sum',
-           'average_gradients', 'average_buffers', 'state_digest', 'gather_digests', 'backward_step', 'fit']
+           'set_rng_state', 'peak_mb', 'CheckpointError', 'load_checkpoint', 'read_checkpoint', 'NonFiniteLossError',
+           'NonFiniteGuard', 'amp_dtype', 'autocast', 'dist_info', 'is_main', 'init_distributed', 'barrier',
+           'reduce_mean', 'reduce_sum', 'average_gradients', 'average_buffers', 'state_digest', 'gather_digests',
+           'backward_step', 'fit', 'make_scheduler']
 
 # %% ../nbs/08a_engine.ipynb #8b8a1de8
 import contextlib, json, math, os, platform, shutil, subprocess, sys, tempfile, time, warnings
@@ -264,6 +265,18 @@ def load_checkpoint(path, what:str='checkpoint'):
             except Exception: hint = f". {best.name} beside it is damaged too: start the run again in a new folder"
         raise CheckpointError(f"{f}: cannot read the {what}: {why}{hint}") from None
 
+def read_checkpoint(path, key:str, what:str, writer:str, hints:dict|None=None) -> tuple:
+    """(checkpoint, its file) for a checkpoint file or run folder (`find_checkpoint`), read by `load_checkpoint` and checked to be a `what` written
+    by `writer`: a dict holding `key` and the `Config` that built it. `hints`: {a key another kind of checkpoint holds: what the error adds}."""
+    f = find_checkpoint(path, what, writer)
+    ck = load_checkpoint(f)
+    if not isinstance(ck, dict) or key not in ck or not isinstance(ck.get('config'), Config):
+        found = ', '.join(map(str, list(ck)[:8])) if isinstance(ck, dict) else type(ck).__name__
+        hint = next((h for k, h in (hints or {}).items() if isinstance(ck, dict) and k in ck), '')
+        raise ValueError(f"{f}: not a {what}{hint}; expected the keys '{key}' and 'config' written by `{writer}`, found {found}")
+    return ck, f
+
+
 # %% ../nbs/08a_engine.ipynb #1a4deda6
 class NonFiniteLossError(RuntimeError):
     "Raised after too many consecutive non-finite losses."
@@ -478,3 +491,9 @@ def fit(step, loader, epochs:int, run=None, *, evaluate, score, state_dict, load
             if progress and log is not None: print(log(record))
         barrier()
     return record if main else {}
+
+# %% ../nbs/08a_engine.ipynb #f1a0c021
+def make_scheduler(opt, t):
+    "The learning-rate schedule of `t` (`cfg.train`) for `fit`, stepped once per epoch: cosine warm restarts (T_0 = `restart_epochs`, eta_min = `min_lr`) or None."
+    if t.scheduler != 'cosine_restarts': return None
+    return torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=t.restart_epochs, eta_min=min(t.min_lr, t.lr))
