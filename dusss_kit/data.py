@@ -4,15 +4,15 @@
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'MAX_PIXELS', 'TEXT_COLUMNS', 'SPLIT_FOLDERS', 'LAYOUTS', 'GEO_IDENTITY', 'GEO_ROTFLIP', 'GEO_ROTATE',
-           'TEST_CARVE_SEED', 'read_image', 'read_mask', 'image_size', 'read_text_table', 'detect_layout', 'Record',
-           'DatasetIndex', 'scan_dataset', 'ResizePair', 'resize_pair', 'SegDataset', 'apply_geo', 'RotFlipOrRotate',
-           'rot_flip_or_rotate', 'VLMView', 'vlm_view', 'strong_view', 'make_split', 'save_split', 'load_split',
-           'carve_test', 'apply_split', 'PairedLoader', 'split_records', 'label_split', 'LabeledLoader', 'check_data',
-           'format_check', 'DataError']
+           'TEST_CARVE_SEED', 'SEMI_METHODS', 'read_image', 'read_mask', 'image_size', 'read_text_table',
+           'detect_layout', 'Record', 'DatasetIndex', 'scan_dataset', 'ResizePair', 'resize_pair', 'SegDataset',
+           'apply_geo', 'RotFlipOrRotate', 'rot_flip_or_rotate', 'VLMView', 'vlm_view', 'strong_view', 'make_split',
+           'save_split', 'load_split', 'carve_test', 'apply_split', 'PairedLoader', 'split_records', 'label_split',
+           'LabeledLoader', 'Stage2Data', 'stage2_data', 'check_data', 'format_check', 'DataError']
 
 # %% ../nbs/01_data.ipynb #bb51e47b
 import codecs, errno, json, hashlib, math, os, tempfile, warnings, zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -796,6 +796,52 @@ class LabeledLoader:
         need = self.steps * self.bs * self.world                         # one order for all ranks; each takes every world-th item
         order = torch.cat([torch.randperm(len(self.ds), generator=g) for _ in range(-(-need // len(self.ds)))])[:need][self.rank::self.world].tolist()
         for b in DataLoader(self.ds, batch_size=self.bs, sampler=order, num_workers=self.num_workers): yield {'labeled': b}
+
+# %% ../nbs/01_data.ipynb #d01a0002
+SEMI_METHODS = ('dusss', 'mean_teacher')   # the methods with a teacher and unlabelled images
+
+@dataclass
+class Stage2Data:
+    "The datasets and the training loader of a stage-2 run."
+    root: Path
+    split: dict                  # labelled / unlabelled training ids (as saved in split.json)
+    labeled: SegDataset          # augmented; for 'full' every training image with a mask
+    unlabeled: SegDataset|None   # augmented; None for 'supervised' and 'full'
+    val: SegDataset
+    test: SegDataset|None
+    snap: SegDataset             # 4 fixed unlabelled images (no augmentation) for the snapshots
+    loader: object               # PairedLoader (dusss, mean_teacher) or LabeledLoader
+    steps_per_epoch: int
+    def __repr__(self):
+        n = lambda d: 0 if d is None else len(d)
+        return (f"Stage2Data({self.root}: {n(self.labeled)} labelled + {n(self.unlabeled)} unlabelled for training, "
+                f"{n(self.val)} val, {n(self.test)} test; {self.steps_per_epoch} steps per epoch)")
+
+# %% ../nbs/01_data.ipynb #d01a0003
+def stage2_data(cfg:Config, root, run_dir, rank:int=0, world:int=1) -> Stage2Data:
+    """Datasets of the dataset folder `root`, the seeded label-ratio split (written to `<run_dir>/split.json` by rank 0) and the training loader
+    of stage 2; with `world` > 1 processes the loader gives rank `rank` its share of each epoch."""
+    root, run_dir, t, method = Path(root), Path(run_dir), cfg.train, cfg.semi.method
+    train, val, test = split_records(cfg, root)
+    split = label_split(cfg, train, test)
+    if rank == 0: save_split(split, run_dir/'split.json')
+    lab, unl = apply_split(train, split)
+    kw = dict(size=cfg.data.image_size, channels=cfg.data.channels, cache=cfg.data.cache)
+    B = t.batch_size
+    steps = max(1, len(unl) // (B * world) if unl else len(lab) // (B * world))   # one pass over the unlabelled set, shared by the ranks
+    snap = SegDataset((unl or val)[:4], **kw)
+    if method == 'full': lab = lab + [replace(r, labeled=True) for r in unl if r.mask is not None]
+    # keep each draw and the un-augmented image: the aligned text mask, or the raw teacher view, is made on it
+    record = method in SEMI_METHODS and (cfg.semi.teacher_view == 'raw' or (method == 'dusss' and cfg.semi.text_view == 'aligned'))
+    lab_ds = SegDataset(lab, transform=rot_flip_or_rotate(record=record), **kw)
+    unl_ds = SegDataset(unl, transform=rot_flip_or_rotate(record=record), **kw) if method in SEMI_METHODS else None
+    if method in SEMI_METHODS:
+        if not unl: raise ValueError(f"semi.method={method!r} needs unlabelled images but data.label_ratio={cfg.data.label_ratio} labels them all; "
+                                     "lower the ratio or use method 'full'")
+        loader = PairedLoader(lab_ds, unl_ds, batch_size=B, seed=t.seed, num_workers=t.num_workers, rank=rank, world=world)
+        steps = len(loader)
+    else: loader = LabeledLoader(lab_ds, B, steps, seed=t.seed, num_workers=t.num_workers, rank=rank, world=world)
+    return Stage2Data(root, split, lab_ds, unl_ds, SegDataset(val, **kw), SegDataset(test, **kw) if test else None, snap, loader, steps)
 
 # %% ../nbs/01_data.ipynb #56358879
 def _stats(xs):

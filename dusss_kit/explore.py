@@ -378,7 +378,8 @@ def pseudo_label_quality(path, batch_size:int=16, device='cpu', progress:bool=Tr
     `REPORT_VETO`, through Eq. 11), and `zone_cut`, the teacher at its best shift with every pixel outside the named zones removed,
     the most that ruling zones out can add. `attrs` keeps `text_logit_shift` and the chosen `best_shift` and `zone_cut_shift`.
     `progress`: a bar per pass over the images (a 'dusss' run makes two: the text mask's mean logit, then the scores)."""
-    from dusss_kit.train import load_segmenter, text_oracle_logits
+    from dusss_kit.metrics import load_segmenter
+    from dusss_kit.oracle import text_oracle_logits
     from dusss_kit.semisup import merge_pseudo_label
     from dusss_kit.text_mask import soft_text_mask, mask_logits
     from dusss_kit.synth import report_zones, written_by_synth

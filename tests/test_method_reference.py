@@ -117,7 +117,7 @@ def _citations(files) -> list:
 # The notebooks whose markdown and METHOD.md citations moved to docs/method.md with it (issue 27, item 3).
 REFERENCE_NBS = [ROOT/'nbs'/f for f in ('00a_config.ipynb', '01_data.ipynb', '04_distributions.ipynb', '05_sss.ipynb', '06_dcl.ipynb',
                  '07_amvlm.ipynb', '08_vlm.ipynb', '08b_pretrain.ipynb', '09_text_mask.ipynb', '10_unet.ipynb', '10a_seg_losses.ipynb',
-                 '11_semisup.ipynb', '12_metrics.ipynb', '18_labs.ipynb', '18a_labs_seg.ipynb', 'tutorials/code_vs_paper.ipynb')] + \
+                 '11_semisup.ipynb', '11a_metrics.ipynb', '18_labs.ipynb', '18a_labs_seg.ipynb', 'tutorials/code_vs_paper.ipynb')] + \
                 sorted((ROOT/'nbs'/'labs').glob('*.ipynb'))
 REFERENCE_MODULES = [ROOT/'dusss_kit'/f for f in ('config.py', 'data.py', 'distributions.py', 'sss.py', 'dcl.py', 'amvlm.py', 'vlm.py',
                      'pretrain.py', 'text_mask.py', 'unet.py', 'seg_losses.py', 'semisup.py', 'metrics.py', 'labs.py', 'labs_seg.py')]

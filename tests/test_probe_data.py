@@ -199,10 +199,10 @@ def test_non_square_images_warn_that_they_are_stretched(tmp_path):
 def test_training_data_warns_once(tmp_path):
     "stage2_data builds five datasets (labelled, unlabelled, val, test, snapshots) from one scan: one warning."
     from dusss_kit.config import load_config
-    from dusss_kit.train import stage2_data
+    from dusss_kit.data import stage2_data
     root = write_lvit(tmp_path / 'ds', names=[f't{i}' for i in range(8)], size=(8, 8)); write_lvit(root, names=('v1', 'v2'), size=(8, 8), split='Val_Folder')
     cfg = load_config(None, [f'data.path={root}', 'data.image_size=16', 'train.batch_size=2', 'data.label_ratio=0.5'])
-    msgs = caught(lambda: stage2_data(cfg, tmp_path / 'run'))
+    msgs = caught(lambda: stage2_data(cfg, root, tmp_path / 'run'))
     assert [m for m in msgs if 'upsampled' in m] == [f"images smaller than the training size 16 px are upsampled: 10 of 10 (e.g. {root / TR / 'img' / 't0.png'} 8×8)"], msgs
 
 
