@@ -30,12 +30,11 @@ TINY_SETS = ['data.synth_n=32', 'data.image_size=32', 'vlm.image_encoder=tiny', 
              'train.progress=false']
 TINY_ARGS = ' '.join(f'--set {kv}' for kv in TINY_SETS)
 # What makes each long command tiny (appended to it; the first prefix that matches); every other command runs exactly as written.
-# `dusss bench`: tiny models (--quick), one timed step after none untimed (each case still builds its models and runs a step in its
-# own process; the timings are printed, never checked), and for the scaling sweep one batch size: two cases instead of four (the
-# sweep over several batches, its OOM rule and the plot of several lines are tested in nbs/17_bench.ipynb).
-BENCH_TINY = '--quick --steps 1 --warmup 0'
+# `dusss bench`: tiny models (--quick); each case runs in a process of its own, whose start-up is most of its cost, so the scaling
+# sweep runs one batch size, two cases instead of four (the sweep over several batches, its OOM rule and the plot of several lines
+# are tested in nbs/17_bench.ipynb).
 TINY = {'dusss demo': TINY_ARGS, 'dusss pretrain': TINY_ARGS, 'dusss train': TINY_ARGS,
-        'torchrun': TINY_ARGS, 'dusss bench --stage scaling': f'{BENCH_TINY} --batches 2', 'dusss bench': BENCH_TINY}
+        'torchrun': TINY_ARGS, 'dusss bench --stage scaling': '--quick --batches 2', 'dusss bench': '--quick'}
 # The install steps of the README's two set-up commands: .ci/run runs both commands as written in fresh venvs
 # (the test command after the dev install, the main command in a venv that has no dev extra and no dev package).
 VENV_STEPS = ('python3 -m venv .venv', '. .venv/bin/activate', 'pip install torch==2.13.0', 'pip install -e .',
