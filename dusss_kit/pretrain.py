@@ -15,7 +15,7 @@ import torch
 from .core import seed_everything, default_device
 from .config import Config, validate
 from .data import scan_dataset, SegDataset, vlm_view, carve_test
-from .engine import find_checkpoint, read_checkpoint, prepare_run_dir, release_run_dir, autocast, NonFiniteGuard, init_distributed, dist_info, barrier, average_buffers, backward_step, fit
+from .engine import find_checkpoint, read_checkpoint, prepare_run_dir, release_run_dir, autocast, amp_dtype, NonFiniteGuard, init_distributed, dist_info, barrier, average_buffers, backward_step, fit
 from .vlm import VLM, embed_pairs, retrieval_recall, recompute_bn_stats
 
 # %% ../nbs/08b_pretrain.ipynb #96776c83
@@ -102,20 +102,23 @@ def pretrain(cfg:Config, resume:bool=False) -> dict:
     params = [p for g in groups for p in g['params']]
     opt = (torch.optim.AdamW if t.optimizer == 'adamw' else torch.optim.Adam)(groups, lr=t.lr, weight_decay=t.weight_decay)
     guard, steps = NonFiniteGuard(t.max_bad_steps, checkpoint=run/'checkpoint_last.pt'), [0]
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype(t.amp, device) == torch.float16)   # fp16 gradients underflow without loss scaling; bf16 and fp32 need none (disabled: a no-op)
     def step(batch, position):
         model.train()
         b = {'image': batch['image'].to(device), 'image_aug': batch['image_aug'].to(device), 'report': list(batch['report'])}
         with autocast(t.amp, device): out = net(b)
-        if not backward_step(out['loss'], [(opt, params)], guard, steps[0], out, clip=t.grad_clip): return None
+        if not backward_step(out['loss'], [(opt, params)], guard, steps[0], out, scaler, clip=t.grad_clip): return None
         model.update_momentum(); steps[0] += 1
         return {k: float(v.detach() if torch.is_tensor(v) else v) for k, v in out.items()}
     def evaluate():
         if t.precise_bn: recompute_bn_stats(model, itertools.islice(train_dl, t.precise_bn), device)   # fresh BatchNorm statistics (see vlm)
         average_buffers(model)                                    # every rank keeps the same statistics
         return retrieval_recall(*embed_pairs(model, val_dl, device)) if main else None
-    def load(ck): model.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer']); steps[0] = ck['step']
+    def load(ck):
+        model.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer']); steps[0] = ck['step']
+        if ck.get('scaler'): scaler.load_state_dict(ck['scaler'])    # checkpoints written before the scaler was kept, or without fp16, have none
     record = fit(step, train_dl, t.epochs, run, evaluate=evaluate, score=_score, resume=resume, max_steps=t.max_steps, load_state_dict=load,
-                 state_dict=lambda: {'model': model.state_dict(), 'optimizer': opt.state_dict(), 'config': cfg},
+                 state_dict=lambda: {'model': model.state_dict(), 'optimizer': opt.state_dict(), 'scaler': scaler.state_dict(), 'config': cfg},
                  desc='pretrain', progress=t.progress, log=_epoch_line, rate=('pairs_per_s', t.batch_size), what='stage-1 checkpoint')
     if main: release_run_dir(run)
     return record
