@@ -21,10 +21,10 @@ from pathlib import Path
 PAPER_BATCH = {'stage1': 32, 'stage2': 16}
 
 
-def _status(key:str) -> float:
-    "A /proc/self/status figure (kB lines) in MB."
+def _rss_mb() -> float:
+    "This process's resident set now (VmRSS) in MB; its peak is engine.peak_mb('cpu')."
     for line in open('/proc/self/status'):
-        if line.startswith(key + ':'): return int(line.split()[1]) / 1024
+        if line.startswith('VmRSS:'): return int(line.split()[1]) / 1024
     return float('nan')
 
 
@@ -44,7 +44,7 @@ def child(stage:str, batch:int, out:Path, config:str, steps:int) -> dict:
     from dusss_kit import gpu_check
     from dusss_kit.config import load_config, config_path
     from dusss_kit.core import seed_everything
-    from dusss_kit.engine import autocast
+    from dusss_kit.engine import autocast, peak_mb
     from dusss_kit.vlm import VLM
     t0 = time.time()
     p = gpu_check.make_plan(out)
@@ -62,7 +62,7 @@ def child(stage:str, batch:int, out:Path, config:str, steps:int) -> dict:
         groups = param_groups(model, cfg.train); params = [q for g in groups for q in g['params']]
         opt = torch.optim.Adam(groups, lr=cfg.train.lr)
         sizes = {'params_total': _params(model), 'params_trained': _params(model, True), 'params_momentum': _params(model.momentum)}
-        it = iter(loader); rss_built = _status('VmRSS')
+        it = iter(loader); rss_built = _rss_mb()
         for _ in range(steps):
             b = next(it); s = time.time()
             b = {'image': b['image'].to(dev), 'image_aug': b['image_aug'].to(dev), 'report': list(b['report'])}
@@ -77,7 +77,7 @@ def child(stage:str, batch:int, out:Path, config:str, steps:int) -> dict:
         st = Stage2(cfg, model, dev, root=data.root)
         sizes = {'params_vlm_frozen': _params(model), 'params_student': _params(st.student), 'params_teacher': _params(st.teacher),
                  'params_decoder_trained': sum(q.numel() for q in st.generator.trainable_parameters())}
-        data.loader.set_epoch(0); it = iter(data.loader); rss_built = _status('VmRSS')
+        data.loader.set_epoch(0); it = iter(data.loader); rss_built = _rss_mb()
         for _ in range(steps):
             b = next(it); s = time.time()
             r = st.train_step(b, 0.)
@@ -85,7 +85,7 @@ def child(stage:str, batch:int, out:Path, config:str, steps:int) -> dict:
         assert r is not None, "the stage-2 step was skipped (non-finite loss)"
         loss = r['loss']
     return {'stage': stage, 'config': name, 'batch': batch, 'images_per_step': batch * (2 if stage == 'stage2' else 1),
-            'step_s': times, 's_per_step': times[-1], 'loss': loss, 'rss_built_mb': rss_built, 'peak_rss_mb': _status('VmHWM'),
+            'step_s': times, 's_per_step': times[-1], 'loss': loss, 'rss_built_mb': rss_built, 'peak_rss_mb': peak_mb('cpu'),
             'threads': torch.get_num_threads(), 'total_s': time.time() - t0, **sizes}
 
 
