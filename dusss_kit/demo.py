@@ -112,7 +112,8 @@ def _check_demo_config(out:Path, cfg:Config):
 def run_demo(out='runs/demo', data=None, config='demo_cpu', sets=(), methods=DEMO_METHODS, resume:bool=False,
              figures:bool=True, log=print) -> dict:
     "The main job: dataset, one VLM, then each of `methods` at the config's label ratio; writes results and figures into `out`; returns the summary."
-    from dusss_kit.train import stage2_root, stage1_config, train
+    from dusss_kit.pretrain import dataset_root, stage1_config
+    from dusss_kit.train import train
     from dusss_kit.explore import plot_refinement
     from dusss_kit.data import split_records
     from dusss_kit.pretrain import pretrain
@@ -131,7 +132,7 @@ def run_demo(out='runs/demo', data=None, config='demo_cpu', sets=(), methods=DEM
         atomic_write(out/'summary.json', json.dumps({'times_s': times}, indent=1))
         return r
     log(f"demo in {out}: {', '.join(methods)} at {cfg.data.label_ratio:.0%} labels, {cfg.data.image_size} px, {cfg.train.epochs} epochs")
-    root = stage2_root(cfg, out) if 'data' in times else step('data', lambda: stage2_root(cfg, out))
+    root = dataset_root(cfg, out) if 'data' in times else step('data', lambda: dataset_root(cfg, out))
     if 'dusss' in methods:
         if _finished(out/'dusss'): log("stage 1: kept (DuSSS already finished)")
         else:

@@ -29,7 +29,7 @@ _ALIASES = {**{_key(d): d for d in PAPER_DATASETS}, 'mosmeddataplus': 'MosMedDat
 
 def _is_synth(p:Path) -> bool:
     w = written_by_synth(p)
-    return p.name == 'synth' if w is None else w     # dataset.json moved or deleted: `stage2_root` names the folder synth
+    return p.name == 'synth' if w is None else w     # dataset.json moved or deleted: `pretrain.dataset_root` names the folder synth
 
 def dataset_name(data_path) -> str:
     "The dataset of a run from its `data.path`: 'synthetic' for the kit's synthetic set (null, or a folder `synth` wrote), else the folder's name, spelled as in the papers when it is one of theirs."

@@ -17,7 +17,7 @@ from .data import SEMI_METHODS, stage2_data, apply_geo, strong_view
 from .engine import (prepare_run_dir, release_run_dir, atomic_save, autocast, amp_dtype, NonFiniteGuard, init_distributed, dist_info,
                               barrier, average_gradients, average_buffers, gather_digests, backward_step, fit, make_scheduler)
 from .vlm import VLM
-from .pretrain import dataset_root as stage2_root, stage1_file, load_vlm, stage1_config, pretrain_vlm   # the demo imports stage2_root, stage1_config from here
+from .pretrain import dataset_root, stage1_file, load_vlm, stage1_config, pretrain_vlm   # the demo imports stage1_config from here
 from .text_mask import TextMaskGenerator, text_mask_dice
 from .oracle import text_oracle_logits
 from .unet import build_segmenter
@@ -249,9 +249,9 @@ def train(cfg:Config, resume:bool=False) -> dict:
     device = init_distributed(t.device)
     rank, world = dist_info(); main = rank == 0
     run = prepare_run_dir(t.out, cfg, device, resume=resume) if main else Path(t.out)
-    if main: stage2_root(cfg, run)                                           # the synthetic set is generated once, by rank 0
+    if main: dataset_root(cfg, run)                                          # the synthetic set is generated once, by rank 0
     barrier()
-    data = stage2_data(cfg, stage2_root(cfg, run), run, rank, world)
+    data = stage2_data(cfg, dataset_root(cfg, run), run, rank, world)
     last, snap_f = run/'checkpoint_last.pt', run/'snapshots.pt'
     resuming = resume and last.is_file()
     vlm = None
