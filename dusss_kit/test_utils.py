@@ -32,11 +32,12 @@ def tiny_config(*extra:str, base=TINY_SETS, **kw) -> Config:
     return load_config(overrides=tiny_sets(*extra, base=base), **kw)
 
 # %% ../nbs/19_test_utils.ipynb #88edacb4
-def tiny_vlm(**kw) -> VLM:
-    "A random VLM of `tiny_config()`'s `vlm` section with the fields `kw` replaced (e.g. `objective='amvlm'`), for its 32-pixel images."
+def tiny_vlm(image_size:int|None=None, **kw) -> VLM:
+    """A random VLM of `tiny_config()`'s `vlm` section with the fields `kw` replaced (e.g. `objective='amvlm'`), for images of
+    `image_size` pixels (None: the tiny config's 32)."""
     cfg = tiny_config()
     cfg = validate(replace(cfg, vlm=replace(cfg.vlm, **kw)))
-    return VLM(cfg.vlm, image_size=cfg.data.image_size)
+    return VLM(cfg.vlm, image_size=image_size or cfg.data.image_size)
 
 def tiny_unet(network:str='lvit_unet', in_channels:int=3) -> torch.nn.Module:
     "A random segmenter `network` of `seg.size='tiny'` (base width 8): `(B, in_channels, H, W)` images to `(B, 1, H, W)` logits."

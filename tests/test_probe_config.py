@@ -232,10 +232,9 @@ def test_override_below_a_value_from_the_file(tmp_path):
 # 6. reports longer than vlm.max_tokens: one warning per encoder, not per batch
 
 def test_cut_reports_warn_once_per_encoder():
-    from dusss_kit.config import VLMConfig
-    from dusss_kit.vlm import VLM
+    from dusss_kit.test_utils import tiny_vlm
     torch.manual_seed(0)
-    m = VLM(VLMConfig(image_encoder='tiny', text_size='tiny', embed_dim=16, head_hidden=32, max_tokens=20), image_size=32)
+    m = tiny_vlm(max_tokens=20)
     long = ' '.join(['lung'] * 2000)                                   # one word piece each: 2002 tokens with [CLS] and [SEP]
     batch = {'image': torch.rand(4, 3, 32, 32), 'report': [long, 'left lung.', long, 'right lung.']}
     with warnings.catch_warnings(record=True) as w:
