@@ -1,13 +1,7 @@
 "The `dusss` command as a user runs it: help texts, synth then check-data, exit codes and messages."
-import shutil, subprocess, sys
-from pathlib import Path
+import shutil
 import pytest
-
-DUSSS = shutil.which('dusss') or str(Path(sys.executable).parent / 'dusss')
-
-
-def dusss(*args, cwd=None):
-    return subprocess.run([DUSSS, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+from dusss_kit.test_utils import dusss
 
 
 @pytest.mark.parametrize('args', [['--help'], ['synth', '--help'], ['check-data', '--help']])

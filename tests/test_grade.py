@@ -1,13 +1,13 @@
 """`dusss lab grade` on a small class, as an instructor runs it: a worked solution, a notebook as shipped, one with a planted
 mistake, one whose code raises, and a file that is not a notebook. Lab 3 (the text-mask generator) is the fastest lab to
 run (about 6 s a notebook on 2 CPU cores, most of it importing torch), so the whole test takes about half a minute."""
-import csv, json, shutil, subprocess, sys, time
+import csv, json, shutil, subprocess, time
 from pathlib import Path
 import pytest
+from dusss_kit.test_utils import DUSSS
 
 REPO = Path(__file__).resolve().parents[1]
 LABS = REPO / 'nbs' / 'labs'
-DUSSS = shutil.which('dusss') or str(Path(sys.executable).parent / 'dusss')
 LAB = '03_text_mask.ipynb'
 EXERCISES = ['similarity_map', 'soft_mask', 'mask_logit', 'text_mask_logits']
 

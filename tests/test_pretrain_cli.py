@@ -1,13 +1,6 @@
 "`dusss pretrain` as a user runs it: a tiny run writes its folder, resumes, and rejects bad config keys by name."
-import json, shutil, subprocess, sys
-from pathlib import Path
-from dusss_kit.test_utils import tiny_cli_args, TINY_VLM_SETS
-
-DUSSS = shutil.which('dusss') or str(Path(sys.executable).parent / 'dusss')
-
-
-def dusss(*args):
-    return subprocess.run([DUSSS, *map(str, args)], capture_output=True, text=True, timeout=600)
+import json
+from dusss_kit.test_utils import tiny_cli_args, TINY_VLM_SETS, dusss
 
 
 def sets(*extra):

@@ -1,15 +1,15 @@
 """Issue 25's probe of `dusss train` / `pretrain` / `demo` with `--set`: a device the machine lacks, a negative worker count, a
 non-finite learning rate, a hub id while offline, an empty or non-mapping config file and an over-long report each give one line
 naming the key or file and what was expected (exit 1, no traceback), or, for the report, one warning per encoder."""
-import math, os, shutil, subprocess, sys, warnings
+import os, subprocess, warnings
 from dataclasses import fields
 from pathlib import Path
 import pytest, torch, yaml
 
 from dusss_kit.config import Config, ConfigError, load_config, save_config, model_source
 from dusss_kit.cli import main
+from dusss_kit.test_utils import DUSSS
 
-DUSSS = shutil.which('dusss') or str(Path(sys.executable).parent / 'dusss')
 NO_SUCH_HUB_ID = 'dusss-kit-tests/no-such-model'
 
 

@@ -2,16 +2,9 @@
 folder, a kill between a checkpoint and its metrics line, a torn metrics line, damaged checkpoints and snapshots,
 devices this machine lacks, a checkpoint that does not fit its config, bad flags. Each gives one clear line (no
 traceback) naming the file, key or value, and loses nothing already written."""
-import json, os, shutil, signal, subprocess, sys, time
-from pathlib import Path
+import json, os, shutil, signal, subprocess, time
 import pytest, torch
-from dusss_kit.test_utils import tiny_cli_args
-
-DUSSS = shutil.which('dusss') or str(Path(sys.executable).parent / 'dusss')
-
-
-def dusss(*args, timeout=300):
-    return subprocess.run([DUSSS, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+from dusss_kit.test_utils import tiny_cli_args, dusss, DUSSS
 
 
 def sets(*extra):

@@ -1,14 +1,7 @@
 "`dusss train` and `dusss evaluate` as a user runs them: a tiny stage-2 run writes its folder, resumes, is evaluated; bad checkpoints are named."
-import json, shutil, subprocess, sys
-from pathlib import Path
+import json, shutil
 import pytest
-from dusss_kit.test_utils import tiny_cli_args
-
-DUSSS = shutil.which('dusss') or str(Path(sys.executable).parent / 'dusss')
-
-
-def dusss(*args):
-    return subprocess.run([DUSSS, *map(str, args)], capture_output=True, text=True, timeout=300)
+from dusss_kit.test_utils import tiny_cli_args, dusss
 
 
 def sets(*extra):
