@@ -47,12 +47,15 @@ def cmd_split(args) -> int:
     return 0
 
 # %% ../nbs/16_cli.ipynb #9f448516
+def _run_config(args):
+    "The `Config` of a training command: `--config` (a shipped name or a YAML file), then its `--set key=value` overrides and `--out` (as `train.out`)."
+    from dusss_kit.config import load_config, config_path
+    return load_config(config_path(args.config), list(args.set or []) + ([f"train.out={args.out}"] if args.out else []))
+
 def cmd_pretrain(args) -> int:
     "Stage-1 pretraining from a config file (shipped name or path) with `--set key=value` overrides."
-    from dusss_kit.config import load_config, config_path
     from dusss_kit.pretrain import pretrain
-    sets = list(args.set or []) + ([f"train.out={args.out}"] if args.out else [])
-    cfg = load_config(config_path(args.config), sets)
+    cfg = _run_config(args)
     rec = pretrain(cfg, resume=args.resume)
     if not rec: return 0                                     # a rank other than 0 under torchrun: rank 0 reports
     print(f"done: {cfg.train.out}  loss {rec.get('loss', float('nan')):.3f}  i2t@1 {rec.get('i2t@1', 0):.2f}  "
@@ -109,10 +112,9 @@ def cmd_bench(args) -> int:
 # %% ../nbs/16_cli.ipynb #a5b1bbde
 def cmd_train(args) -> int:
     "Stage-2 training (DuSSS or a baseline) from a config file with `--set key=value` overrides; prints the test summary."
-    from dusss_kit.config import load_config, config_path
-    from dusss_kit.train import train, format_summary
-    sets = list(args.set or []) + ([f"train.out={args.out}"] if args.out else [])
-    cfg = load_config(config_path(args.config), sets)
+    from dusss_kit.train import train
+    from dusss_kit.metrics import format_summary
+    cfg = _run_config(args)
     res = train(cfg, resume=args.resume)
     if not res: return 0                                     # a rank other than 0 under torchrun: rank 0 reports
     k = res.get('select_window', 1)
@@ -124,7 +126,7 @@ def cmd_train(args) -> int:
 # %% ../nbs/16_cli.ipynb #813813c5
 def cmd_evaluate(args) -> int:
     "Score a stage-2 checkpoint on a dataset split: write the per-image CSV, print Dice / IoU / HD95 mean ± SD."
-    from dusss_kit.train import evaluate_checkpoint, format_summary
+    from dusss_kit.metrics import evaluate_checkpoint, format_summary
     from dusss_kit.core import default_device
     default_device(args.device, key='--device')                # a device this machine lacks is named before any work
     df, summary = evaluate_checkpoint(args.checkpoint, args.data, split=args.split, which=args.model, device=args.device,
@@ -189,6 +191,14 @@ def cmd_gpu_check(args) -> int:
     return 0 if res['ok'] else 1
 
 # %% ../nbs/16_cli.ipynb #9093f915
+def _training_args(p:argparse.ArgumentParser, config:str, example:str) -> argparse.ArgumentParser:
+    "The options `dusss pretrain` and `dusss train` share, added to `p` (returned): --config (default `config`), --set (e.g. `example`), --out, --resume."
+    p.add_argument('--config', default=config, help=f"a shipped config name or a YAML file (default: {config})")
+    p.add_argument('--set', action='append', metavar='KEY=VALUE', help=f"override a config value, e.g. --set {example} (repeatable)")
+    p.add_argument('--out', default=None, help="run folder (same as --set train.out=DIR)")
+    p.add_argument('--resume', action='store_true', help="continue the run in the run folder from its last checkpoint")
+    return p
+
 def build_parser() -> argparse.ArgumentParser:
     "The `dusss` argument parser with all subcommands."
     p = argparse.ArgumentParser(prog='dusss', description="dusss_kit: text-guided semi-supervised medical image segmentation (DuSSS / AMVLM).")
@@ -241,21 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser('pretrain', help="stage 1: pretrain the vision-language model",
                        description="Pretrain the DuSSS/AMVLM vision-language model on image-report pairs. "
                                    "Shipped configs: pretrain_cpu (minutes on a CPU), pretrain_paper (the paper's sizes, GPU).")
-    t.add_argument('--config', default='pretrain_cpu', help="a shipped config name or a YAML file (default: pretrain_cpu)")
-    t.add_argument('--set', action='append', metavar='KEY=VALUE', help="override a config value, e.g. --set train.lr=1e-3 (repeatable)")
-    t.add_argument('--out', default=None, help="run folder (same as --set train.out=DIR)")
-    t.add_argument('--resume', action='store_true', help="continue the run in the run folder from its last checkpoint")
-    t.set_defaults(func=cmd_pretrain)
+    _training_args(t, 'pretrain_cpu', 'train.lr=1e-3').set_defaults(func=cmd_pretrain)
     tr = sub.add_parser('train', help="stage 2: train the segmenter (DuSSS or a baseline)",
                         description="Train the stage-2 U-Net: DuSSS's text-guided Mean Teacher (semi.method=dusss) or a baseline "
                                     "(mean_teacher; supervised: the labelled subset only; full: every label). Without semi.vlm_checkpoint, "
                                     "DuSSS first pretrains its VLM into <out>/vlm. Writes metrics, checkpoints, split.json, "
                                     "snapshots.pt, test_per_image.csv and results.json. Shipped config: train_cpu.")
-    tr.add_argument('--config', default='train_cpu', help="a shipped config name or a YAML file (default: train_cpu)")
-    tr.add_argument('--set', action='append', metavar='KEY=VALUE', help="override a config value, e.g. --set semi.method=mean_teacher (repeatable)")
-    tr.add_argument('--out', default=None, help="run folder (same as --set train.out=DIR)")
-    tr.add_argument('--resume', action='store_true', help="continue the run in the run folder from its last checkpoint")
-    tr.set_defaults(func=cmd_train)
+    _training_args(tr, 'train_cpu', 'semi.method=mean_teacher').set_defaults(func=cmd_train)
     ev = sub.add_parser('evaluate', help="score a trained segmenter on a dataset split (Dice, IoU, HD95)",
                         description="Evaluate the student (or teacher) of a stage-2 checkpoint on the labelled images of one split: "
                                     "write one CSV row per image (id, dice, iou, hd95, pred_px, true_px) and print mean ± SD of Dice, IoU and HD95 and the area ratio (marked / lesion pixels).")

@@ -276,7 +276,7 @@ def load_text_mask_generator(path, device='cpu') -> tuple:
     from dusss_kit.config import Config
     from dusss_kit.text_mask import TextMaskGenerator
     from dusss_kit.engine import find_checkpoint, load_checkpoint
-    from dusss_kit.train import load_vlm
+    from dusss_kit.pretrain import load_vlm
     f = find_checkpoint(path, 'stage-2 checkpoint', 'dusss train')
     ck = load_checkpoint(f)
     if not isinstance(ck, dict) or 'student' not in ck or not isinstance(ck.get('config'), Config):
