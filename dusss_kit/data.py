@@ -554,8 +554,8 @@ SegDataset.__getitem__ = _getitem
 # %% ../nbs/01_data.ipynb #7ad74bd7
 GEO_IDENTITY, GEO_ROTFLIP, GEO_ROTATE = 0, 1, 2   # the branch codes in `geo[0]`
 
-def _rotate(x:torch.Tensor, angle:float, mode:str, fill:float) -> torch.Tensor:
-    "x (C, H, W) rotated by `angle` radians about its centre (pixel space, so non-square images keep their shape), outside filled with `fill`."
+def _rotate(x:torch.Tensor, angle:float, mode:str, fill) -> torch.Tensor:
+    "x (C, H, W) rotated by `angle` radians about its centre (pixel space, so non-square images keep their shape), outside filled with `fill` (a number or a 0-dim tensor)."
     H, W = x.shape[-2:]
     c, s = math.cos(angle), math.sin(angle)
     theta = torch.tensor([[c, s * H / W, 0.], [-s * W / H, c, 0.]], dtype=torch.float32, device=x.device)   # on x's device: a GPU's logits too
@@ -570,10 +570,11 @@ def apply_geo(x:torch.Tensor, geo, mode:str='bilinear', fill:float|None=0.) -> t
         if geo.shape != (len(x), 4): raise ValueError(f"geo has shape {tuple(geo.shape)}; expected ({len(x)}, 4) for a batch of {len(x)}")
         return torch.stack([apply_geo(xi, g, mode, fill) for xi, g in zip(x, geo)])
     if geo.shape != (4,): raise ValueError(f"geo has shape {tuple(geo.shape)}; expected (4,) for one image")
-    branch, k, axis, angle = int(geo[0]), int(geo[1]), int(geo[2]), float(geo[3])
+    branch, k, axis, angle = geo.tolist()                 # the loader's draws, on the CPU: reading them waits for no device
+    branch, k, axis = int(branch), int(k), int(axis)
     if branch == GEO_ROTFLIP: return torch.rot90(x, k, dims=(-2, -1)).flip(-2 if axis == 0 else -1)
     if branch == GEO_ROTATE:
-        return _rotate(x, angle, mode, float(x.detach().min()) if fill is None else fill)
+        return _rotate(x, angle, mode, x.detach().amin() if fill is None else fill)   # the minimum stays a device tensor: no host sync
     if branch != GEO_IDENTITY: raise ValueError(f"geo branch {branch}; expected 0 (identity), 1 (rot90+flip) or 2 (rotation)")
     return x
 

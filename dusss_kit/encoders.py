@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['IMAGE_SIZES', 'LITE0_WEIGHTS_PACKAGE', 'LITE0_MEAN', 'LITE0_STD', 'LITE0_STAGES', 'LITE0_TAPS', 'IMAGE_ENCODERS',
-           'TEXT_DEFAULT', 'TEXT_TINY', 'patch_grid', 'ConvStem', 'ImageEncoder', 'lite0_weights_path', 'SameConv',
-           'MBConv', 'EfficientNetLite0', 'load_lite0', 'EfficientNetEncoder', 'make_image_encoder',
-           'default_text_model_path', 'keep_first_layers', 'TextEncoder', 'masked_mean', 'ProjectionHead',
-           'make_momentum', 'momentum_update']
+           'TEXT_DEFAULT', 'TEXT_TINY', 'patch_grid', 'ConvStem', 'ImageEncoder', 'trust_pixel_range',
+           'lite0_weights_path', 'SameConv', 'MBConv', 'EfficientNetLite0', 'load_lite0', 'EfficientNetEncoder',
+           'make_image_encoder', 'default_text_model_path', 'keep_first_layers', 'TextEncoder', 'masked_mean',
+           'ProjectionHead', 'make_momentum', 'momentum_update']
 
 # %% ../nbs/03_encoders.ipynb #080a7f79
 import copy, importlib.util, math, warnings, weakref
@@ -102,21 +102,31 @@ class ImageEncoder(nn.Module):
         if patch_embed == 'conv': self.vit.embeddings.patch_embeddings.projection = ConvStem(in_chans, self.dim, patch_size)
         elif patch_embed != 'linear': raise ValueError(f"unknown patch_embed {patch_embed!r}; use 'linear' (ViT) or 'conv' (a convolutional stem)")
         self.patch_embed = patch_embed
+        self.check_range = True           # _prepare checks the pixels are in [0, 1]; `trust_pixel_range` turns it off (a host sync per call)
 
 # %% ../nbs/03_encoders.ipynb #afe95117
 @patch
 def _prepare(self:ImageEncoder, x:torch.Tensor) -> torch.Tensor:
-    "Check `x` (B, C, H, W) float in [0, 1], repeat gray to `in_chans`, normalise with `mean`/`std`."
+    "Check `x` (B, C, H, W) float in [0, 1] (the range only with `check_range`), repeat gray to `in_chans`, normalise with `mean`/`std`."
     if not torch.is_tensor(x) or x.ndim != 4: raise ValueError(f"expected images (B, C, H, W), got {getattr(x, 'shape', type(x))}")
     if not x.is_floating_point(): raise TypeError(f"expected float images in [0, 1], got dtype {x.dtype}; divide by 255 (or the type's max) first")
     c = x.shape[1]
     if c == 1 and self.in_chans != 1: x = repeat(x, 'b 1 h w -> b c h w', c=self.in_chans)
     elif c != self.in_chans: raise ValueError(f"expected 1 or {self.in_chans} channels, got {c} (shape {tuple(x.shape)})")
     patch_grid(tuple(x.shape[-2:]), self.patch_size)
-    lo, hi = torch.aminmax(x.detach())
-    if lo < -1e-3 or hi > 1 + 1e-3: raise ValueError(f"expected pixel values in [0, 1], got [{lo.item():.3g}, {hi.item():.3g}]")
+    if getattr(self, 'check_range', True):                 # reading lo/hi on the host waits for the device: see trust_pixel_range
+        lo, hi = torch.aminmax(x.detach())
+        if lo < -1e-3 or hi > 1 + 1e-3: raise ValueError(f"expected pixel values in [0, 1], got [{lo.item():.3g}, {hi.item():.3g}]")
     mean, std = (rearrange(v.to(x.dtype), 'c -> 1 c 1 1') for v in (self.mean, self.std))
     return (x - mean) / std
+
+def trust_pixel_range(module:nn.Module) -> nn.Module:
+    """Turn off the [0, 1] pixel check of every image encoder (`ImageEncoder`, `EfficientNetEncoder`) in `module` (returned). The check reads the images' range on the host, which
+    on a GPU waits for all queued work: the training loops call this, because their loaders' images are in [0, 1] by construction
+    (`read_image` scales them, and every augmentation interpolates or clips), so the check would cost a stall per step and catch nothing."""
+    for m in module.modules():
+        if getattr(type(m), '_prepare', None) is ImageEncoder._prepare: m.check_range = False
+    return module
 
 # %% ../nbs/03_encoders.ipynb #eb507491
 @patch

@@ -289,6 +289,7 @@ class NonFiniteGuard:
 
     def check(self, loss, step:int|None=None, terms:dict|None=None) -> bool:
         "True when `loss` is finite (go on); False when the step must be skipped."
+        # the one host sync of a training step (`fit`): whether to step or skip must be known on the host before backward
         if bool(torch.isfinite(torch.as_tensor(loss).detach()).all()):
             self.bad = 0; return True
         self.bad += 1; self.skipped += 1
@@ -428,6 +429,18 @@ def _set_epoch(loader, epoch:int) -> None:
     for o in (loader, getattr(loader, 'sampler', None)):
         if hasattr(o, 'set_epoch'): return o.set_epoch(epoch)
 
+def _host_sums(vals:dict) -> dict:
+    """The per-key sums of the steps' values ({key: [value per step]}, floats or 0-dim tensors on the device): every tensor read in one
+    transfer, then added in step order as Python floats, which gives the figures of a `float` per step, without a host sync per step."""
+    ts = [v for vs in vals.values() for v in vs if torch.is_tensor(v)]
+    host = iter(torch.cat([t.detach().reshape(1) for t in ts]).tolist() if ts else [])
+    sums = {}
+    for k, vs in vals.items():
+        s = 0.
+        for v in vs: s += next(host) if torch.is_tensor(v) else v
+        sums[k] = s
+    return sums
+
 def fit(step, loader, epochs:int, run=None, *, evaluate, score, state_dict, load_state_dict, resume:bool=False, scheduler=None,
         optimizer=None, select_window:int=1, patience:int|None=None, max_steps:int|None=None, steps_per_epoch:int|None=None,
         before_save=None, log=None, desc:str='train', progress:bool=False, rate:tuple=('items_per_s', 1), what:str='checkpoint',
@@ -457,19 +470,21 @@ def fit(step, loader, epochs:int, run=None, *, evaluate, score, state_dict, load
             break
         if max_steps and n_steps >= max_steps: break
         _set_epoch(loader, epoch)
-        sums, n, skipped, t0 = {}, 0, 0, time.time()
+        vals, n, skipped, t0, shown = {}, 0, 0, time.time(), 0.
         lr = optimizer.param_groups[0]['lr'] if optimizer is not None else None
         per = steps_per_epoch or len(loader)
         bar = tqdm(loader, desc=f"{desc} {epoch + 1}/{epochs}", disable=not progress or not main, leave=False)
         for i, batch in enumerate(bar):
             out = step(batch, epoch + i / per)
             if out is None: skipped += 1; continue                            # non-finite loss: skipped (NonFiniteGuard)
-            for k, v in out.items(): sums[k] = sums.get(k, 0.) + v
-            n += 1; n_steps += 1; bar.set_postfix(loss=f"{out['loss']:.3f}")
+            for k, v in out.items(): vals.setdefault(k, []).append(v.detach() if torch.is_tensor(v) else v)   # kept on the device
+            n += 1; n_steps += 1
+            if not bar.disable and time.time() - shown >= 1:                   # the bar's loss: a host read, once a second at most
+                bar.set_postfix(loss=f"{float(out['loss']):.3f}"); shown = time.time()
             if max_steps and n_steps >= max_steps: break
         if scheduler is not None: scheduler.step()
         train_s = time.time() - t0
-        means = reduce_mean({k: v / max(n, 1) for k, v in sums.items()})
+        means = reduce_mean({k: v / max(n, 1) for k, v in _host_sums(vals).items()})   # the epoch's one read of the step values
         metrics = evaluate()                                                   # None on a rank that does not evaluate
         improved = False
         if metrics is not None:

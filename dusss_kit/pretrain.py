@@ -17,6 +17,7 @@ from .config import Config, validate
 from .data import scan_dataset, SegDataset, vlm_view, carve_test
 from .engine import find_checkpoint, read_checkpoint, prepare_run_dir, release_run_dir, autocast, amp_dtype, NonFiniteGuard, init_distributed, dist_info, barrier, average_buffers, backward_step, fit
 from .vlm import VLM, embed_pairs, retrieval_recall, recompute_bn_stats
+from .encoders import trust_pixel_range
 
 # %% ../nbs/08b_pretrain.ipynb #96776c83
 def dataset_root(cfg:Config, run_dir, test:bool=True) -> Path:
@@ -93,7 +94,7 @@ def pretrain(cfg:Config, resume:bool=False) -> dict:
     if main: _records(cfg, run)                                   # the synthetic set is generated once, by rank 0
     barrier()
     train_dl, val_dl = pretrain_loaders(cfg, run, rank, world)
-    model = VLM(cfg.vlm, image_size=cfg.data.image_size).to(device)
+    model = trust_pixel_range(VLM(cfg.vlm, image_size=cfg.data.image_size).to(device))   # the loader's images are in [0, 1]: no check (a host sync) per step
     net = model.loss
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -109,7 +110,7 @@ def pretrain(cfg:Config, resume:bool=False) -> dict:
         with autocast(t.amp, device): out = net(b)
         if not backward_step(out['loss'], [(opt, params)], guard, steps[0], out, scaler, clip=t.grad_clip): return None
         model.update_momentum(); steps[0] += 1
-        return {k: float(v.detach() if torch.is_tensor(v) else v) for k, v in out.items()}
+        return {k: v.detach() if torch.is_tensor(v) else float(v) for k, v in out.items()}   # left on the device: fit reads them once per epoch
     def evaluate():
         if t.precise_bn: recompute_bn_stats(model, itertools.islice(train_dl, t.precise_bn), device)   # fresh BatchNorm statistics (see vlm)
         average_buffers(model)                                    # every rank keeps the same statistics

@@ -6,7 +6,7 @@
 __all__ = ['Stage2', 'train']
 
 # %% ../nbs/11b_train.ipynb #49b4afb8
-import os, warnings
+import os, time, warnings
 from pathlib import Path
 import torch
 from fastcore.basics import patch
@@ -17,6 +17,7 @@ from .data import SEMI_METHODS, stage2_data, apply_geo, strong_view
 from .engine import (prepare_run_dir, release_run_dir, atomic_save, autocast, amp_dtype, NonFiniteGuard, init_distributed, dist_info,
                               barrier, average_gradients, average_buffers, gather_digests, backward_step, fit, make_scheduler)
 from .vlm import VLM
+from .encoders import trust_pixel_range
 from .pretrain import dataset_root, stage1_file, load_vlm, stage1_config, pretrain_vlm   # the demo imports stage1_config from here
 from .text_mask import TextMaskGenerator, text_mask_dice
 from .oracle import text_oracle_logits
@@ -41,6 +42,7 @@ class Stage2:
         if s.method == 'dusss':
             if vlm is None: raise ValueError("semi.method='dusss' needs a stage-1 VLM (semi.vlm_checkpoint)")
             self.generator = TextMaskGenerator(vlm, text_source=s.text_source, pamr=s.pamr).to(self.device)
+            trust_pixel_range(self.generator)    # the loader's images are in [0, 1]: no range check (a host sync) per step
         self.opt = (torch.optim.AdamW if t.optimizer == 'adamw' else torch.optim.Adam)(self.student.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.tg_opt = self.generator.make_optimizer(s.tg_lr) if self.generator is not None and s.tg else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp_dtype(t.amp, self.device) == torch.float16)
@@ -124,8 +126,10 @@ def grounding_losses(self:Stage2, lab:dict, unl:dict, xt:torch.Tensor, keep_sim:
     return out
 
 @patch
-def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
-    "One optimiser step on `{'labeled': batch, 'unlabeled': batch}` (supervised: labelled only); `epoch` (fractional) drives the ramp-up. None: skipped (non-finite loss)."
+def train_step(self:Stage2, batch:dict, epoch:float=0., to_host:bool=True) -> dict|None:
+    """One optimiser step on `{'labeled': batch, 'unlabeled': batch}` (supervised: labelled only); `epoch` (fractional) drives the ramp-up.
+    Returns the loss terms as floats, or with `to_host=False` as detached 0-dim tensors left on the device (what `train` hands `fit`, which
+    reads them once per epoch: no host sync per step but the non-finite guard's). None: skipped (non-finite loss)."""
     cfg, s, dev, amp = self.cfg, self.cfg.semi, self.device, self.cfg.train.amp
     lab, unl = batch['labeled'], batch.get('unlabeled') if self.teacher is not None else None
     xl, yl = lab['image'].to(dev), lab['mask'].to(dev)
@@ -154,6 +158,7 @@ def train_step(self:Stage2, batch:dict, epoch:float=0.) -> dict|None:
     if not backward_step(total, opts, self.guard, self.step, out, self.scaler, cfg.train.grad_clip, sync): return None   # non-finite: skipped
     if self.teacher is not None: out['alpha'] = ema_update(self.teacher, self.student, self.step, s.ema_max)   # weights only (semisup: why)
     self.step += 1
+    if not to_host: return {k: v.detach() if torch.is_tensor(v) else float(v) for k, v in out.items()}
     return {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in out.items()}
 
 # %% ../nbs/11b_train.ipynb #d50f4023
@@ -162,7 +167,7 @@ def warmup_decoder(self:Stage2, loader, steps:int, progress:bool=False) -> dict:
     """`semi.tg_warmup_steps` (kit-only): train the grounding decoder alone, with `grounding_losses`, for `steps` steps on `loader`'s batches
     (passes over it as needed); the student and the teacher do not move. Returns the steps taken and the mean losses of their last quarter."""
     if self.tg_opt is None: raise ValueError("a decoder warm-up needs semi.method='dusss' with semi.tg=true (the decoder and its optimiser)")
-    hist, k, tried = [], 0, 0
+    hist, k, tried, shown = [], 0, 0, 0.
     bar = tqdm(total=steps, desc='decoder warm-up', disable=not progress, leave=False)
     while len(hist) < steps:
         loader.set_epoch(k); k += 1
@@ -171,11 +176,12 @@ def warmup_decoder(self:Stage2, loader, steps:int, progress:bool=False) -> dict:
             g = self.grounding_losses(lab, unl, self._text_images(lab, unl)); tried += 1
             if not backward_step(g['loss'], [(self.tg_opt, self.generator.trainable_parameters())], self.guard, f"{tried} of the decoder warm-up",
                                  g, self.scaler, self.cfg.train.grad_clip, lambda: average_gradients(self.generator.trainable_parameters())): continue
-            hist.append({k_: float(v.detach()) for k_, v in g.items()}); bar.update(1); bar.set_postfix(loss=f"{hist[-1]['loss']:.3f}")
+            hist.append({k_: v.detach() for k_, v in g.items()}); bar.update(1)     # left on the device: read once, at the end
+            if not bar.disable and time.time() - shown >= 1: bar.set_postfix(loss=f"{float(hist[-1]['loss']):.3f}"); shown = time.time()
             if len(hist) >= steps: break
     bar.close()
     tail = hist[-max(1, steps // 4):]
-    return {'steps': len(hist), **{key: sum(h[key] for h in tail) / len(tail) for key in tail[0]}}
+    return {'steps': len(hist), **{key: sum(torch.stack([h[key] for h in tail]).tolist()) / len(tail) for key in tail[0]}}
 
 # %% ../nbs/11b_train.ipynb #ef042a22
 @patch
@@ -280,7 +286,7 @@ def train(cfg:Config, resume:bool=False) -> dict:
         return st.validate(data.val, batch_size=max(t.batch_size, 16))      # reduced over ranks: the same on every rank
     def keep_snapshot(epoch):
         snaps['epochs'][epoch] = st.snapshot(data.snap); atomic_save(snaps, snap_f)
-    fit(st.train_step, data.loader, t.epochs, run, evaluate=evaluate, score='val_dice', resume=resume, scheduler=sched, optimizer=st.opt,
+    fit(lambda b, p: st.train_step(b, p, to_host=False), data.loader, t.epochs, run, evaluate=evaluate, score='val_dice', resume=resume, scheduler=sched, optimizer=st.opt,
         state_dict=lambda: {**st.state_dict(), 'config': cfg, 'warmup': warm}, load_state_dict=load, select_window=t.select_window,
         patience=t.patience, max_steps=t.max_steps, steps_per_epoch=data.steps_per_epoch, before_save=keep_snapshot, log=_epoch_line,
         desc=s.method, progress=t.progress, rate=('images_per_s', t.batch_size * (2 if st.teacher is not None else 1)),
