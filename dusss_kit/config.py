@@ -85,6 +85,8 @@ class TrainConfig:
     max_bad_steps: int = 5               # stop after this many consecutive NaN/inf losses (each one is skipped with a warning)
     precise_bn: int = 8                  # stage 1: re-estimate BatchNorm statistics over this many training batches before each evaluation (0 = off)
     channels_last: bool = False          # stage 2: the segmenter and its inputs in channels_last memory layout (faster convolutions on CPUs and GPUs; the authors' code: off)
+    compile: bool = False                # kit-only, not the papers': stage 2 trains the student U-Net through torch.compile (fixed shapes; the first steps compile,
+                                         # a minute or more; on a CPU inductor needs a C compiler). Off under torchrun (not verified with DistributedDataParallel)
 
 @dataclass
 class SegConfig:
