@@ -115,7 +115,7 @@ def unet_step(seg_size:str='tiny', image_size:int=32, batch_size:int=4, steps:in
     import torch
     from dusss_kit.unet import build_segmenter
     from dusss_kit.engine import autocast, peak_mb
-    from dusss_kit.bench import _seconds_per_step
+    from dusss_kit.bench import seconds_per_step
     device = torch.device(device); torch.manual_seed(0)
     net = build_segmenter('lvit_unet', seg_size).to(device).to(memory_format=torch.channels_last)
     opt, fwd = torch.optim.Adam(net.parameters(), 1e-4), torch.compile(net, backend=backend) if compiled else net
@@ -125,7 +125,7 @@ def unet_step(seg_size:str='tiny', image_size:int=32, batch_size:int=4, steps:in
     def step():
         with autocast('bf16', device): loss = torch.nn.functional.binary_cross_entropy_with_logits(fwd(x).float(), y)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-    t0 = time.time(); dt = _seconds_per_step(step, steps, warmup, device)
+    t0 = time.time(); dt = seconds_per_step(step, steps, warmup, device)
     return {'images_per_s': batch_size / dt, 's_per_step': dt, 'peak_mb': peak_mb(device), 'with_warmup_s': time.time() - t0}
 
 def check_bench(p:dict) -> dict:
