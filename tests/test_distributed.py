@@ -1,6 +1,7 @@
 """Two CPU processes under torchrun (gloo): stage 2 with its nested stage-1 pretraining runs with
 DistributedDataParallel, the ranks end with identical weights, and rank 0 writes a complete run folder."""
 import json, os, shutil, subprocess, sys
+import pytest
 from pathlib import Path
 import torch
 from dusss_kit.engine import state_digest
@@ -30,3 +31,39 @@ def test_two_gloo_processes(tmp_path):
     assert [r['step'] for r in recs] == [3, 6]
     vlm = [json.loads(l) for l in (out / 'vlm' / 'metrics.jsonl').read_text().splitlines()]
     assert len(vlm) == 2 and all(r['world_size'] == 2 for r in vlm)
+
+
+def test_ddp_wraps_the_trained_modules_and_ranks_agree(tmp_path):
+    """What each stage hands DistributedDataParallel (tests/ddp_probe.py records it): stage 1 the VLM's loss, whose frozen momentum copies
+    DDP does not reduce, without find_unused_parameters (DuSSS with SSS uses every trainable parameter); stage 2 the student alone, not the
+    EMA teacher, nor the frozen VLM, nor the grounding decoder (averaged by hand). After the steps every rank holds the same weights, frozen
+    and trained: the online VLM and its momentum copies, the student, the teacher, the decoder."""
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', str(Path(__file__).parent / 'ddp_probe.py'),
+           str(tmp_path)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    rec = json.loads((tmp_path / 'ddp.json').read_text())
+    assert rec['n_ddp'] == 2                                               # one wrapper per stage, nothing else
+    s1, s2 = rec['stage1'], rec['stage2']
+    assert s1['wrapped'] == '_VLMLoss' and s1['find_unused_parameters'] is False and s1['momentum_trainable'] == []
+    assert s2['wraps_student'] and s2['find_unused_parameters'] is False and not s2['teacher_wrapped'] and not s2['generator_wrapped']
+    assert s2['steps'] > 0
+    for stage, keys in ((s1, ('online', 'momentum', 'all')), (s2, ('student', 'teacher', 'decoder', 'vlm'))):
+        for k in keys: assert len(stage[k]) == 2 and stage[k][0] == stage[k][1], f"the ranks' {k} weights differ"
+
+
+@pytest.mark.parametrize('objective', ['dusss', 'amvlm'])
+@pytest.mark.parametrize('sss', ['kit', 'code', 'off'])
+def test_find_unused_parameters_only_where_needed(objective, sss):
+    "Stage 1 asks DDP to look for unused parameters exactly when a trainable parameter gets no gradient from the loss (trains_dist_heads)."
+    import warnings
+    from dusss_kit.pretrain import trains_dist_heads
+    from dusss_kit.test_utils import tiny_vlm, tiny_batch
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        for mil in (0., 0.5):
+            m = tiny_vlm(objective=objective, sss=sss, mil_weight=mil)
+            m.loss(tiny_batch(paired=False))['loss'].backward()
+            unused = {n for n, p in m.named_parameters() if p.requires_grad and p.grad is None}
+            assert bool(unused) == (not trains_dist_heads(m.cfg)), sorted(unused)[:5]
+            assert all(n.startswith(('img_dist.', 'txt_dist.')) for n in unused), sorted(unused)[:5]
