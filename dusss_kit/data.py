@@ -7,8 +7,8 @@ __all__ = ['IMAGE_EXTS', 'MAX_PIXELS', 'TEXT_COLUMNS', 'SPLIT_FOLDERS', 'LAYOUTS
            'TEST_CARVE_SEED', 'SEMI_METHODS', 'read_image', 'read_mask', 'image_size', 'read_text_table',
            'detect_layout', 'Record', 'DatasetIndex', 'scan_dataset', 'ResizePair', 'resize_pair', 'SegDataset',
            'apply_geo', 'RotFlipOrRotate', 'rot_flip_or_rotate', 'VLMView', 'vlm_view', 'strong_view', 'make_split',
-           'save_split', 'load_split', 'carve_test', 'apply_split', 'PairedLoader', 'split_records', 'label_split',
-           'LabeledLoader', 'Stage2Data', 'stage2_data', 'check_data', 'format_check', 'DataError']
+           'save_split', 'load_split', 'carve_test', 'apply_split', 'loader_kwargs', 'PairedLoader', 'split_records',
+           'label_split', 'LabeledLoader', 'Stage2Data', 'stage2_data', 'check_data', 'format_check', 'DataError']
 
 # %% ../nbs/01_data.ipynb #bb51e47b
 import codecs, errno, json, hashlib, math, os, tempfile, warnings, zipfile
@@ -704,6 +704,13 @@ def apply_split(records, split:dict) -> tuple:
     return lab, unl
 
 # %% ../nbs/01_data.ipynb #e8080291
+def loader_kwargs(num_workers:int=0, device=None) -> dict:
+    """The `DataLoader` settings of a training loader for `device`: `num_workers` worker processes, and on CUDA `pin_memory`, batches in
+    page-locked memory, which the steps copy to the GPU with `non_blocking=True` (the copy then overlaps the work already queued).
+    `persistent_workers` stays off: workers kept alive would carry their random state from one epoch into the next, so the augmentations of
+    an epoch would depend on the epochs before it and a resumed run would not draw what the uninterrupted one drew."""
+    return {'num_workers': num_workers, 'pin_memory': device is not None and torch.device(device).type == 'cuda', 'persistent_workers': False}
+
 class PairedLoader:
     "Yields `{'labeled': batch, 'unlabeled': batch}` with `batch_size` samples each; an epoch is one pass over the unlabelled set."
     def __init__(self, labeled_ds, unlabeled_ds, batch_size:int=4, seed:int=0, num_workers:int=0,
@@ -785,10 +792,10 @@ def label_split(cfg:Config, train:list, test:list=()) -> dict:
 # %% ../nbs/01_data.ipynb #839246d9
 class LabeledLoader:
     "Yields `{'labeled': batch}` `steps` times per epoch: `batch_size` items from reshuffled passes over `ds`, one running on into the next."
-    def __init__(self, ds, batch_size:int, steps:int, seed:int=0, num_workers:int=0, rank:int=0, world:int=1):
+    def __init__(self, ds, batch_size:int, steps:int, seed:int=0, num_workers:int=0, rank:int=0, world:int=1, pin_memory:bool=False):
         if len(ds) == 0: raise ValueError("LabeledLoader: the labelled dataset is empty")
         self.ds, self.bs, self.steps, self.seed, self.num_workers, self.epoch = ds, batch_size, max(1, steps), seed, num_workers, 0
-        self.rank, self.world = rank, world
+        self.rank, self.world, self.pin_memory = rank, world, pin_memory
     def set_epoch(self, epoch:int): self.epoch = epoch
     def __len__(self): return self.steps
     def __iter__(self):
@@ -796,7 +803,7 @@ class LabeledLoader:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 7919 + 5)
         need = self.steps * self.bs * self.world                         # one order for all ranks; each takes every world-th item
         order = torch.cat([torch.randperm(len(self.ds), generator=g) for _ in range(-(-need // len(self.ds)))])[:need][self.rank::self.world].tolist()
-        for b in DataLoader(self.ds, batch_size=self.bs, sampler=order, num_workers=self.num_workers): yield {'labeled': b}
+        for b in DataLoader(self.ds, batch_size=self.bs, sampler=order, num_workers=self.num_workers, pin_memory=self.pin_memory): yield {'labeled': b}
 
 # %% ../nbs/01_data.ipynb #d01a0002
 SEMI_METHODS = ('dusss', 'mean_teacher')   # the methods with a teacher and unlabelled images
@@ -819,16 +826,16 @@ class Stage2Data:
                 f"{n(self.val)} val, {n(self.test)} test; {self.steps_per_epoch} steps per epoch)")
 
 # %% ../nbs/01_data.ipynb #d01a0003
-def stage2_data(cfg:Config, root, run_dir, rank:int=0, world:int=1) -> Stage2Data:
+def stage2_data(cfg:Config, root, run_dir, rank:int=0, world:int=1, device=None) -> Stage2Data:
     """Datasets of the dataset folder `root`, the seeded label-ratio split (written to `<run_dir>/split.json` by rank 0) and the training loader
-    of stage 2; with `world` > 1 processes the loader gives rank `rank` its share of each epoch."""
+    of stage 2; with `world` > 1 processes the loader gives rank `rank` its share of each epoch; on a CUDA `device` its batches are pinned (`loader_kwargs`)."""
     root, run_dir, t, method = Path(root), Path(run_dir), cfg.train, cfg.semi.method
     train, val, test = split_records(cfg, root)
     split = label_split(cfg, train, test)
     if rank == 0: save_split(split, run_dir/'split.json')
     lab, unl = apply_split(train, split)
     kw = dict(size=cfg.data.image_size, channels=cfg.data.channels, cache=cfg.data.cache)
-    B = t.batch_size
+    B, lk = t.batch_size, loader_kwargs(t.num_workers, device)
     steps = max(1, len(unl) // (B * world) if unl else len(lab) // (B * world))   # one pass over the unlabelled set, shared by the ranks
     snap = SegDataset((unl or val)[:4], **kw)
     if method == 'full': lab = lab + [replace(r, labeled=True) for r in unl if r.mask is not None]
@@ -839,9 +846,9 @@ def stage2_data(cfg:Config, root, run_dir, rank:int=0, world:int=1) -> Stage2Dat
     if method in SEMI_METHODS:
         if not unl: raise ValueError(f"semi.method={method!r} needs unlabelled images but data.label_ratio={cfg.data.label_ratio} labels them all; "
                                      "lower the ratio or use method 'full'")
-        loader = PairedLoader(lab_ds, unl_ds, batch_size=B, seed=t.seed, num_workers=t.num_workers, rank=rank, world=world)
+        loader = PairedLoader(lab_ds, unl_ds, batch_size=B, seed=t.seed, num_workers=t.num_workers, rank=rank, world=world, pin_memory=lk['pin_memory'])
         steps = len(loader)
-    else: loader = LabeledLoader(lab_ds, B, steps, seed=t.seed, num_workers=t.num_workers, rank=rank, world=world)
+    else: loader = LabeledLoader(lab_ds, B, steps, seed=t.seed, num_workers=t.num_workers, rank=rank, world=world, pin_memory=lk['pin_memory'])
     return Stage2Data(root, split, lab_ds, unl_ds, SegDataset(val, **kw), SegDataset(test, **kw) if test else None, snap, loader, steps)
 
 # %% ../nbs/01_data.ipynb #56358879

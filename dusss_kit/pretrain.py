@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from .core import seed_everything, default_device
 from .config import Config, validate
-from .data import scan_dataset, SegDataset, vlm_view, carve_test
+from .data import scan_dataset, SegDataset, vlm_view, carve_test, loader_kwargs
 from .engine import find_checkpoint, read_checkpoint, prepare_run_dir, release_run_dir, autocast, amp_dtype, NonFiniteGuard, init_distributed, dist_info, barrier, average_buffers, backward_step, fit
 from .vlm import VLM, embed_pairs, retrieval_recall, recompute_bn_stats
 from .encoders import trust_pixel_range
@@ -43,8 +43,9 @@ def _records(cfg:Config, run_dir:Path) -> tuple:
         val, train = [train[i] for i in perm[:n_val]], [train[i] for i in perm[n_val:]]
     return train, val
 
-def pretrain_loaders(cfg:Config, run_dir, rank:int=0, world:int=1) -> tuple:
-    "(train loader with the augmented view, held-out loader) for stage 1; with `world` > 1 the train loader gives rank `rank` its share of each epoch."
+def pretrain_loaders(cfg:Config, run_dir, rank:int=0, world:int=1, device=None) -> tuple:
+    """(train loader with the augmented view, held-out loader) for stage 1; with `world` > 1 the train loader gives rank `rank` its share of each
+    epoch; on a CUDA `device` both pin their batches (`data.loader_kwargs`)."""
     train, val = _records(cfg, Path(run_dir))
     kw = dict(size=cfg.data.image_size, channels=cfg.data.channels, cache=cfg.data.cache)
     view = vlm_view() if cfg.vlm.view == 'paper' else vlm_view(p_rotflip=0., p_rotate=0.5)   # 'rotate': no rot90/flip, which would contradict side words
@@ -52,14 +53,14 @@ def pretrain_loaders(cfg:Config, run_dir, rank:int=0, world:int=1) -> tuple:
     vds = SegDataset(val, **kw)
     if len(tds) < cfg.train.batch_size * world:
         raise ValueError(f"train.batch_size={cfg.train.batch_size} on {world} process(es) but only {len(tds)} training pairs; lower the batch size")
-    g = torch.Generator().manual_seed(cfg.train.seed)
+    g, lk = torch.Generator().manual_seed(cfg.train.seed), loader_kwargs(cfg.train.num_workers, device)
     from monai.data import DataLoader
     if world > 1:
         from torch.utils.data.distributed import DistributedSampler
         s = DistributedSampler(tds, world, rank, shuffle=True, seed=cfg.train.seed, drop_last=True)
-        tl = DataLoader(tds, batch_size=cfg.train.batch_size, sampler=s, drop_last=True, num_workers=cfg.train.num_workers)
-    else: tl = DataLoader(tds, batch_size=cfg.train.batch_size, shuffle=True, drop_last=True, generator=g, num_workers=cfg.train.num_workers)
-    vl = torch.utils.data.DataLoader(vds, batch_size=cfg.train.batch_size, shuffle=False, num_workers=cfg.train.num_workers)
+        tl = DataLoader(tds, batch_size=cfg.train.batch_size, sampler=s, drop_last=True, **lk)
+    else: tl = DataLoader(tds, batch_size=cfg.train.batch_size, shuffle=True, drop_last=True, generator=g, **lk)
+    vl = torch.utils.data.DataLoader(vds, batch_size=cfg.train.batch_size, shuffle=False, **lk)
     return tl, vl
 
 # %% ../nbs/08b_pretrain.ipynb #d6fc7a54
@@ -98,7 +99,7 @@ def pretrain(cfg:Config, resume:bool=False) -> dict:
     run = prepare_run_dir(t.out, cfg, device, resume=resume) if main else Path(t.out)
     if main: _records(cfg, run)                                   # the synthetic set is generated once, by rank 0
     barrier()
-    train_dl, val_dl = pretrain_loaders(cfg, run, rank, world)
+    train_dl, val_dl = pretrain_loaders(cfg, run, rank, world, device)
     model = trust_pixel_range(VLM(cfg.vlm, image_size=cfg.data.image_size).to(device))   # the loader's images are in [0, 1]: no check (a host sync) per step
     net = model.loss
     if world > 1:
@@ -115,7 +116,8 @@ def pretrain(cfg:Config, resume:bool=False) -> dict:
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype(t.amp, device) == torch.float16)   # fp16 gradients underflow without loss scaling; bf16 and fp32 need none (disabled: a no-op)
     def step(batch, position):
         model.train()
-        b = {'image': batch['image'].to(device), 'image_aug': batch['image_aug'].to(device), 'report': list(batch['report'])}
+        b = {'image': batch['image'].to(device, non_blocking=True), 'image_aug': batch['image_aug'].to(device, non_blocking=True),   # pinned on CUDA
+             'report': list(batch['report'])}
         with autocast(t.amp, device): out = net(b)
         if not backward_step(out['loss'], [(opt, params)], guard, steps[0], out, scaler, clip=t.grad_clip): return None
         model.update_momentum(); steps[0] += 1

@@ -77,7 +77,7 @@ def text_logits(self:Stage2, b:dict, x:torch.Tensor|None=None, sim:torch.Tensor|
     if s.text_oracle: return text_oracle_logits(s.text_oracle, b, self.root, self._zones, self.device, s.text_oracle_zone, s.text_oracle_pool,
                                              b['geo'] if self._aligned(b) else None)   # 'augmented': the zones stay where the report puts them
     aligned = self._aligned(b)
-    if x is None: x = b['image_raw' if aligned else 'image'].to(self.device)
+    if x is None: x = b['image_raw' if aligned else 'image'].to(self.device, non_blocking=True)
     mask = self.generator(x, list(b['report'])) if sim is None else self.generator.mask_from_sim(sim, x)
     logits = mask['logits'].float()
     return apply_geo(logits, b['geo'], fill=None) if aligned else logits   # rotations bring in the map's minimum: background, not p = 0.5
@@ -101,14 +101,15 @@ def teacher_logits(self:Stage2, unl:dict, xu:torch.Tensor, x_raw:torch.Tensor|No
     and moved by each image's draw, as the aligned text mask. In train mode: the batch's statistics, which also refresh its own (see *One step*)."""
     with torch.no_grad(), autocast(self.cfg.train.amp, self.device):
         if self.cfg.semi.teacher_view != 'raw': return self.teacher.train()(xu).float()
-        if x_raw is None: x_raw = unl['image_raw'].to(self.device)
+        if x_raw is None: x_raw = unl['image_raw'].to(self.device, non_blocking=True)
         return apply_geo(self.teacher.train()(self._layout(x_raw)).float(), unl['geo'], fill=None)   # rotations bring in the map's minimum
 
 @patch
 def _text_images(self:Stage2, lab:dict, unl:dict, x:torch.Tensor|None=None) -> torch.Tensor:
     "What the text side sees of a paired batch, labelled first, on the device: the un-augmented images (`semi.text_view='aligned'`), else `x` or the augmented ones."
-    if self._aligned(lab): return torch.cat([lab['image_raw'], unl['image_raw']]).to(self.device)
-    return x if x is not None else torch.cat([lab['image'], unl['image']]).to(self.device)
+    put = lambda k: torch.cat([lab[k].to(self.device, non_blocking=True), unl[k].to(self.device, non_blocking=True)])   # from pinned batches on CUDA
+    if self._aligned(lab): return put('image_raw')
+    return x if x is not None else put('image')
 
 @patch
 def grounding_losses(self:Stage2, lab:dict, unl:dict, xt:torch.Tensor, keep_sim:bool=False) -> dict:
@@ -126,7 +127,7 @@ def grounding_losses(self:Stage2, lab:dict, unl:dict, xt:torch.Tensor, keep_sim:
         if cfg.semi.tg_labeled: lab_text = self.text_logits(lab, xt[:n], tg['sim'][:n] if own else None)   # aligned with the augmented labelled images and their masks
     out['loss'] = out['tg']
     if cfg.semi.tg_labeled:
-        out['tg_labeled'] = seg_loss(lab_text, lab['mask'].to(self.device), cfg.seg.loss)
+        out['tg_labeled'] = seg_loss(lab_text, lab['mask'].to(self.device, non_blocking=True), cfg.seg.loss)
         out['loss'] = out['loss'] + cfg.semi.tg_labeled * out['tg_labeled']
     if keep_sim and own: out['sim'] = tg['sim'].detach()
     return out
@@ -138,8 +139,8 @@ def train_step(self:Stage2, batch:dict, epoch:float=0., to_host:bool=True) -> di
     reads them once per epoch: no host sync per step but the non-finite guard's). None: skipped (non-finite loss)."""
     cfg, s, dev, amp = self.cfg, self.cfg.semi, self.device, self.cfg.train.amp
     lab, unl = batch['labeled'], batch.get('unlabeled') if self.teacher is not None else None
-    xl, yl = lab['image'].to(dev), lab['mask'].to(dev)
-    x = self._layout(xl if unl is None else torch.cat([xl, unl['image'].to(dev)]))     # as the teacher and the text side see them
+    xl, yl = lab['image'].to(dev, non_blocking=True), lab['mask'].to(dev, non_blocking=True)   # the loader pins its batches on CUDA
+    x = self._layout(xl if unl is None else torch.cat([xl, unl['image'].to(dev, non_blocking=True)]))     # as the teacher and the text side see them
     xs = x if unl is None or s.student_view != 'strong' else self._layout(torch.cat([xl, self._strong(x[len(xl):])]))   # as the student sees them
     xt = self._text_images(lab, unl, x) if self.generator is not None else None   # what the text side sees
     g = self.grounding_losses(lab, unl, xt, keep_sim=True) if self.tg_opt is not None else {}
@@ -263,7 +264,7 @@ def train(cfg:Config, resume:bool=False) -> dict:
     run = prepare_run_dir(t.out, cfg, device, resume=resume) if main else Path(t.out)
     if main: dataset_root(cfg, run)                                          # the synthetic set is generated once, by rank 0
     barrier()
-    data = stage2_data(cfg, dataset_root(cfg, run), run, rank, world)
+    data = stage2_data(cfg, dataset_root(cfg, run), run, rank, world, device)      # pinned batches on CUDA
     last, snap_f = run/'checkpoint_last.pt', run/'snapshots.pt'
     resuming = resume and last.is_file()
     vlm = None
