@@ -112,7 +112,7 @@ def test_dusss_pretrain_runs_with_the_cnn(tmp_path):
     r = dusss('pretrain', '--out', out, *tiny_cli_args('vlm.image_encoder=efficientnet_lite0', 'data.image_size=64', 'train.epochs=1',
                                                         'train.batch_size=8', 'train.max_steps=2', base=TINY_VLM_SETS))
     assert r.returncode == 0, r.stderr[-2000:]
-    from dusss_kit.train import load_vlm
+    from dusss_kit.pretrain import load_vlm
     vlm, cfg = load_vlm(out)
     assert cfg.vlm.image_encoder == 'efficientnet_lite0' and isinstance(vlm.image_encoder, EfficientNetEncoder)
     bad = dusss('pretrain', '--out', tmp_path / 'bad', '--set', 'vlm.image_encoder=efficientnet_lite0', '--set', 'vlm.patch_size=32')

@@ -39,7 +39,7 @@ def test_pretrain_grounding_options_reach_the_text_mask(tmp_path):
     "vlm.local_path=unmixed and vlm.mil_weight: the MIL term is trained and logged, and the saved VLM's text mask reads the unmixed tokens."
     import torch
     import torch.nn.functional as F
-    from dusss_kit.train import load_vlm
+    from dusss_kit.pretrain import load_vlm
     from dusss_kit.text_mask import TextMaskGenerator
     out = tmp_path / 'run'
     r = dusss('pretrain', '--out', out, *sets('train.epochs=1', 'vlm.local_path=unmixed', 'vlm.mil_weight=0.5', 'vlm.mil_kappa=0.2'))

@@ -72,8 +72,10 @@ def child(stage:str, batch:int, out:Path, config:str, steps:int) -> dict:
             opt.step(); model.update_momentum(); times.append(time.time() - s)
         loss = float(o['loss'])
     else:
-        from dusss_kit.train import stage2_data, Stage2
-        data = stage2_data(cfg, run)
+        from dusss_kit.data import stage2_data
+        from dusss_kit.pretrain import dataset_root
+        from dusss_kit.train import Stage2
+        data = stage2_data(cfg, dataset_root(cfg, run), run)
         st = Stage2(cfg, model, dev, root=data.root)
         sizes = {'params_vlm_frozen': _params(model), 'params_student': _params(st.student), 'params_teacher': _params(st.teacher),
                  'params_decoder_trained': sum(q.numel() for q in st.generator.trainable_parameters())}
