@@ -7,7 +7,7 @@ __all__ = ['RESUME_FREE', 'git_commit', 'env_info', 'config_diff', 'check_same_c
            'atomic_write', 'save_figure', 'RunInUseError', 'lock_run_dir', 'release_run_dir', 'prepare_run_dir',
            'MetricsError', 'append_metrics', 'read_metrics', 'sync_metrics', 'find_checkpoint', 'rng_state',
            'set_rng_state', 'peak_mb', 'CheckpointError', 'load_checkpoint', 'read_checkpoint', 'NonFiniteLossError',
-           'NonFiniteGuard', 'amp_dtype', 'autocast', 'dist_info', 'is_main', 'init_distributed', 'barrier',
+           'NonFiniteGuard', 'amp_dtype', 'autocast', 'dist_info', 'is_main', 'launched', 'init_distributed', 'barrier',
            'reduce_mean', 'reduce_sum', 'average_gradients', 'average_buffers', 'state_digest', 'gather_digests',
            'backward_step', 'fit', 'make_scheduler']
 
@@ -328,13 +328,21 @@ def is_main() -> bool:
     "True on rank 0 (the only rank that writes files and prints), and in a single process."
     return dist_info()[0] == 0
 
+def launched() -> bool:
+    "Whether a launcher started this process to join a process group: torchrun (`TORCHELASTIC_RUN_ID`), or the env:// variables (`RANK`, `WORLD_SIZE`, `MASTER_ADDR`)."
+    e = os.environ
+    return 'TORCHELASTIC_RUN_ID' in e or {'RANK', 'WORLD_SIZE', 'MASTER_ADDR'} <= set(e)
+
 def init_distributed(device=None) -> torch.device:
-    "Under torchrun (`WORLD_SIZE` > 1) join the process group (NCCL on GPUs, gloo on CPUs) and return this rank's device; else `default_device(device)`."
+    """Under torchrun (`launched`, one process or several) join the process group (NCCL on GPUs, gloo on CPUs) and return this rank's device
+    (`cuda:LOCAL_RANK`; one process keeps an explicit index); a plain process joins none and gets `default_device(device)`."""
     import torch.distributed as dist
     dev = default_device(device, key='train.device')
-    if int(os.environ.get('WORLD_SIZE', '1')) <= 1: return dev
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    if world <= 1 and not launched(): return dev
     if dev.type == 'cuda':
-        dev = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0'))); torch.cuda.set_device(dev)
+        if world > 1 or dev.index is None: dev = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0')))
+        torch.cuda.set_device(dev)
     # on GPUs, NCCL for CUDA tensors and gloo beside it for the CPU ones (reduce_mean's metrics): an NCCL-only group
     # cannot all-reduce a CPU tensor
     if not dist.is_initialized(): dist.init_process_group('cuda:nccl,cpu:gloo' if dev.type == 'cuda' else 'gloo')

@@ -205,17 +205,16 @@ def check_stage2(p:dict) -> dict:
 
 # %% ../nbs/17a_gpu_check.ipynb #b2017d68
 def _torchrun_worker(p:dict) -> None:
-    """What `torchrun` starts: join a process group as the kit does on this device (NCCL for CUDA tensors and gloo for CPU ones; gloo on a CPU),
+    """What `torchrun` starts: the kit's `init_distributed` joins a process group on this device (NCCL for CUDA tensors and gloo for CPU ones; gloo on a CPU),
     all-reduce a tensor of each kind, take a DistributedDataParallel step of the paper's U-Net, then a short stage-2 run; figures to `torchrun.json`."""
     import torch, torch.distributed as dist
     from dusss_kit.train import train
     from dusss_kit.unet import build_segmenter
     from dusss_kit.engine import init_distributed, peak_mb
-    dev = init_distributed(p['device'])                   # WORLD_SIZE=1: no group yet (the kit needs none for one process), so join one here
+    dev = init_distributed(p['device'])                   # the kit's own join: under torchrun, one process too
     cuda = dev.type == 'cuda'
-    if cuda: dev = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0'))); torch.cuda.set_device(dev)
-    if not dist.is_initialized(): dist.init_process_group('cuda:nccl,cpu:gloo' if cuda else 'gloo')
-    f = {'backend': str(dist.get_backend()), 'world_size': dist.get_world_size()}
+    if not dist.is_initialized(): raise RuntimeError("init_distributed joined no process group under torchrun")
+    f = {'backend': str(dist.get_backend()), 'world_size': dist.get_world_size(), 'kit_joined': True}
     for name, t in (('device', torch.ones(3, device=dev)), ('cpu', torch.ones(3, dtype=torch.float64))):
         dist.all_reduce(t); f[f'all_reduce_{name}'] = t.sum().item()
     net = build_segmenter('lvit_unet', 'tiny' if p['dry'] else 'paper').to(dev)

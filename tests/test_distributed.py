@@ -67,3 +67,17 @@ def test_find_unused_parameters_only_where_needed(objective, sss):
             unused = {n for n, p in m.named_parameters() if p.requires_grad and p.grad is None}
             assert bool(unused) == (not trains_dist_heads(m.cfg)), sorted(unused)[:5]
             assert all(n.startswith(('img_dist.', 'txt_dist.')) for n in unused), sorted(unused)[:5]
+
+
+def test_one_process_under_torchrun_joins_a_group(tmp_path):
+    """`torchrun --nproc_per_node 1` (what `dusss gpu-check` launches) joins a process group in init_distributed, as several processes do, and
+    the rest behaves with one rank: reduce_mean and reduce_sum give the values back, barrier returns, and a stage-2 run trains without
+    DistributedDataParallel and records world_size 1. A plain process joins none (the engine notebook)."""
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '1', str(Path(__file__).parent / 'ddp_probe.py'),
+           str(tmp_path), 'one_rank']
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    rec = json.loads((tmp_path / 'one_rank.json').read_text())
+    assert rec['initialized'] and rec['world'] == 1 and rec['backend'] == 'gloo' and rec['device'] == 'cpu'
+    assert rec['reduce_mean'] == {'a': 2.0, 'b': 1.0} and rec['reduce_sum'] == 3.0
+    assert rec['train_world_size'] == 1 and rec['ddp'] == 0 and rec['still_initialized']
