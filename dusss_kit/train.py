@@ -18,13 +18,13 @@ from .engine import (prepare_run_dir, release_run_dir, atomic_save, autocast, am
                               barrier, average_gradients, average_buffers, gather_digests, backward_step, fit, make_scheduler)
 from .vlm import VLM
 from .encoders import trust_pixel_range
-from .pretrain import dataset_root, stage1_file, load_vlm, stage1_config, pretrain_vlm   # the demo imports stage1_config from here
+from .pretrain import dataset_root, stage1_file, load_vlm, pretrain_vlm
 from .text_mask import TextMaskGenerator, text_mask_dice
 from .oracle import text_oracle_logits
 from .unet import build_segmenter
 from .seg_losses import seg_loss
 from .semisup import make_teacher, ema_update, pseudo_label, semi_losses, sigmoid_rampup
-from .metrics import validation_scores, evaluate_run, evaluate_checkpoint, format_summary   # the cli imports the last two from here
+from .metrics import validation_scores, evaluate_run
 
 # %% ../nbs/11b_train.ipynb #b0f49948
 def compile_segmenter(net:torch.nn.Module, backend:str='inductor') -> torch.nn.Module:
