@@ -8,8 +8,8 @@ __all__ = ['RESUME_FREE', 'git_commit', 'env_info', 'config_diff', 'check_same_c
            'MetricsError', 'append_metrics', 'read_metrics', 'sync_metrics', 'find_checkpoint', 'rng_state',
            'set_rng_state', 'peak_mb', 'CheckpointError', 'load_checkpoint', 'read_checkpoint', 'NonFiniteLossError',
            'NonFiniteGuard', 'amp_dtype', 'autocast', 'dist_info', 'is_main', 'launched', 'init_distributed', 'barrier',
-           'reduce_mean', 'reduce_sum', 'average_gradients', 'average_buffers', 'state_digest', 'gather_digests',
-           'backward_step', 'fit', 'make_scheduler']
+           'start_run', 'reduce_mean', 'reduce_sum', 'average_gradients', 'average_buffers', 'state_digest',
+           'gather_digests', 'backward_step', 'fit', 'make_scheduler']
 
 # %% ../nbs/08a_engine.ipynb #8b8a1de8
 import contextlib, json, math, os, platform, shutil, subprocess, sys, tempfile, time, warnings
@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 from . import __version__
 from .config import Config, ConfigError, save_config, load_config
-from .core import default_device
+from .core import default_device, seed_everything
 
 # %% ../nbs/08a_engine.ipynb #1dc651e4
 def git_commit(start=None) -> str|None:
@@ -352,6 +352,20 @@ def barrier():
     "Wait for every rank (no-op in a single process)."
     import torch.distributed as dist
     if dist_info()[1] > 1: dist.barrier()
+
+# %% ../nbs/08a_engine.ipynb #597bc4db
+def start_run(cfg:Config, resume:bool=False, prepare=None) -> tuple:
+    """Start a training run as `cfg.train` says: seed, join the process group under a launcher (`init_distributed`), and on rank 0 prepare the
+    run folder (`prepare_run_dir`) and call `prepare(run)` (e.g. write the synthetic set once) while the other ranks wait.
+    Returns (device, rank, world size, run folder)."""
+    t = cfg.train
+    seed_everything(t.seed, t.deterministic)
+    device = init_distributed(t.device)
+    rank, world = dist_info()
+    run = prepare_run_dir(t.out, cfg, device, resume=resume) if rank == 0 else Path(t.out)
+    if rank == 0 and prepare is not None: prepare(run)
+    barrier()
+    return device, rank, world, run
 
 # %% ../nbs/08a_engine.ipynb #c7d83cf1
 def reduce_mean(d:dict) -> dict:

@@ -12,10 +12,10 @@ from dataclasses import replace
 from pathlib import Path
 import numpy as np
 import torch
-from .core import seed_everything, default_device
+from .core import seed_everything
 from .config import Config, validate
 from .data import scan_dataset, SegDataset, vlm_view, carve_test, loader_kwargs
-from .engine import find_checkpoint, read_checkpoint, prepare_run_dir, release_run_dir, autocast, amp_dtype, NonFiniteGuard, init_distributed, dist_info, barrier, average_buffers, backward_step, fit
+from .engine import find_checkpoint, read_checkpoint, start_run, release_run_dir, autocast, amp_dtype, NonFiniteGuard, dist_info, average_buffers, backward_step, fit
 from .vlm import VLM, embed_pairs, retrieval_recall, recompute_bn_stats
 from .encoders import trust_pixel_range
 
@@ -93,12 +93,8 @@ def _epoch_line(r:dict) -> str:
 def pretrain(cfg:Config, resume:bool=False) -> dict:
     "Run stage-1 pretraining as `cfg` says (under torchrun: DistributedDataParallel, rank 0 writes); returns the last epoch's metrics (also in `<train.out>/metrics.jsonl`)."
     t = cfg.train
-    seed_everything(t.seed, t.deterministic)
-    device = init_distributed(t.device)
-    rank, world = dist_info(); main = rank == 0
-    run = prepare_run_dir(t.out, cfg, device, resume=resume) if main else Path(t.out)
-    if main: _records(cfg, run)                                   # the synthetic set is generated once, by rank 0
-    barrier()
+    device, rank, world, run = start_run(cfg, resume, lambda run: _records(cfg, run))   # rank 0 writes the synthetic set, once
+    main = rank == 0
     train_dl, val_dl = pretrain_loaders(cfg, run, rank, world, device)
     model = trust_pixel_range(VLM(cfg.vlm, image_size=cfg.data.image_size).to(device))   # the loader's images are in [0, 1]: no check (a host sync) per step
     net = model.loss

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from .core import seed_everything
 from .config import Config
 from .data import SEMI_METHODS, stage2_data, apply_geo, strong_view
-from .engine import (prepare_run_dir, release_run_dir, atomic_save, autocast, amp_dtype, NonFiniteGuard, init_distributed, dist_info,
+from .engine import (start_run, release_run_dir, atomic_save, autocast, amp_dtype, NonFiniteGuard,
                               barrier, average_gradients, average_buffers, gather_digests, backward_step, fit, make_scheduler)
 from .vlm import VLM
 from .encoders import trust_pixel_range
@@ -258,12 +258,8 @@ def train(cfg:Config, resume:bool=False) -> dict:
     "Run stage 2 as `cfg` says (pretraining a VLM first for 'dusss' without `semi.vlm_checkpoint`; under torchrun with DistributedDataParallel, rank 0 writing); returns the test summary (also in `results.json`; {} on other ranks)."
     t, s = cfg.train, cfg.semi
     if s.method == 'dusss' and s.vlm_checkpoint is not None: stage1_file(s.vlm_checkpoint)   # a wrong path fails before any work
-    seed_everything(t.seed, t.deterministic)
-    device = init_distributed(t.device)
-    rank, world = dist_info(); main = rank == 0
-    run = prepare_run_dir(t.out, cfg, device, resume=resume) if main else Path(t.out)
-    if main: dataset_root(cfg, run)                                          # the synthetic set is generated once, by rank 0
-    barrier()
+    device, rank, world, run = start_run(cfg, resume, lambda run: dataset_root(cfg, run))   # rank 0 writes the synthetic set, once
+    main = rank == 0
     data = stage2_data(cfg, dataset_root(cfg, run), run, rank, world, device)      # pinned batches on CUDA
     last, snap_f = run/'checkpoint_last.pt', run/'snapshots.pt'
     resuming = resume and last.is_file()
