@@ -111,13 +111,13 @@ def check_data(p:dict) -> dict:
 def unet_step(seg_size:str='tiny', image_size:int=32, batch_size:int=4, steps:int=2, warmup:int=1, device='cpu', compiled:bool=False,
               backend:str='inductor') -> dict:
     """Images/s, seconds per step and peak memory of a bf16 + channels_last training step of the U-Net alone (forward, BCE, backward, Adam),
-    eager or compiled with `backend` as `train.compile` compiles the stage-2 student (`train.compile_segmenter`): the case `dusss bench` does not
+    eager or compiled with `backend` as `train.compile` compiles the stage-2 student (`unet.compile_segmenter`): the case `dusss bench` does not
     have. The first `warmup` calls (compilation) are not timed."""
     import torch
     from dusss_kit.unet import build_segmenter
     from dusss_kit.engine import autocast, peak_mb
     from dusss_kit.bench import seconds_per_step
-    from dusss_kit.train import compile_segmenter
+    from dusss_kit.unet import compile_segmenter
     device = torch.device(device); torch.manual_seed(0)
     net = build_segmenter('lvit_unet', seg_size).to(device).to(memory_format=torch.channels_last)
     opt, fwd = torch.optim.Adam(net.parameters(), 1e-4), compile_segmenter(net, backend) if compiled else net
