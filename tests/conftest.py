@@ -1,5 +1,4 @@
 "Shared pytest fixtures: tiny datasets written on the fly, a tiny run folder made once per session, and where the shared data lives."
-import shutil, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from PIL import Image
@@ -28,14 +27,19 @@ def lvit(tmp_path):
     return root
 
 
+def finished_run(tmp_path_factory, command, *args, name=None):
+    """`dusss COMMAND --out <a fresh folder> ARGS...` run once, asserted to have succeeded: (the folder, the finished process).
+    For the module- and session-scoped fixtures that make one run for several tests."""
+    from dusss_kit.test_utils import dusss
+    out = tmp_path_factory.mktemp(name or command) / 'run'
+    r = dusss(command, '--out', out, *args)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out, r
+
+
 @pytest.fixture(scope='session')
 def sup_run(tmp_path_factory):
     """A finished tiny supervised `dusss train` run of 2 epochs at train_cpu's learning rate, made once per session and never changed
     afterwards: tests/test_probe_run.py copies it before damaging it, tests/test_train_cli.py checks it as the supervised baseline."""
     from dusss_kit.test_utils import tiny_cli_args
-    dusss = shutil.which('dusss') or str(Path(sys.executable).parent / 'dusss')
-    out = tmp_path_factory.mktemp('sup') / 'sup'
-    r = subprocess.run([dusss, 'train', '--out', str(out), *tiny_cli_args('train.lr=1e-3', 'semi.method=supervised', 'train.epochs=2')],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return out
+    return finished_run(tmp_path_factory, 'train', *tiny_cli_args('train.lr=1e-3', 'semi.method=supervised', 'train.epochs=2'), name='sup')[0]

@@ -4,6 +4,7 @@ devices this machine lacks, a checkpoint that does not fit its config, bad flags
 traceback) naming the file, key or value, and loses nothing already written."""
 import json, os, shutil, signal, subprocess, time
 import pytest, torch
+from conftest import finished_run
 from dusss_kit.test_utils import tiny_cli_args, dusss, DUSSS
 
 
@@ -29,10 +30,7 @@ def epochs(run):
 @pytest.fixture(scope='module')
 def vlm_run(tmp_path_factory):
     "A finished tiny stage-1 run of 1 epoch, made once: used read-only, or copied by a test that damages it."
-    out = tmp_path_factory.mktemp('probe') / 'vlm'
-    r = dusss('pretrain', '--out', out, *sets('train.epochs=1'))
-    assert r.returncode == 0, r.stderr[-3000:]
-    return out
+    return finished_run(tmp_path_factory, 'pretrain', *sets('train.epochs=1'))[0]
 
 
 @pytest.fixture

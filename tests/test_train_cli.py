@@ -1,6 +1,7 @@
 "`dusss train` and `dusss evaluate` as a user runs them: a tiny stage-2 run writes its folder, resumes, is evaluated; bad checkpoints are named."
 import json, shutil
 import pytest
+from conftest import finished_run
 from dusss_kit.test_utils import tiny_cli_args, dusss
 
 
@@ -28,9 +29,7 @@ def test_top_level_help_lists_stage2():
 @pytest.fixture(scope='module')
 def dusss_run(tmp_path_factory):
     "A tiny DuSSS run (with its nested stage-1 VLM), 2 epochs of 6 steps."
-    out = tmp_path_factory.mktemp('train') / 'run'
-    r = dusss('train', '--out', out, *sets('train.epochs=2'))
-    assert r.returncode == 0, r.stderr[-3000:]
+    out, r = finished_run(tmp_path_factory, 'train', *sets('train.epochs=2'))
     assert 'Dice' in r.stdout and 'HD95' in r.stdout
     return out
 
