@@ -110,8 +110,13 @@ def compress_image(data: bytes, fmt: str, quality=JPEG_QUALITY) -> tuple:
 
 # ----------------------------------------------------------------------------------------- text
 def terminal(text: str) -> list:
-    "Lines as a terminal shows them: within a line, what follows the last carriage return."
-    return [l.rsplit('\r', 1)[-1] if '\r' in l.rstrip('\r') else l.rstrip('\r') for l in text.split('\n')]
+    "Lines as a terminal shows them: within a line, what follows the last carriage return (a line a progress bar cleared is left out)."
+    out = []
+    for l in text.split('\n'):
+        vis = l.rstrip('\r').rsplit('\r', 1)[-1] if '\r' in l.rstrip('\r') else l.rstrip('\r')
+        if '\r' in l and not vis.strip(): continue
+        out.append(vis)
+    return out
 
 
 def shorten_stream(text: str, keep=KEEP_LINES) -> str:
